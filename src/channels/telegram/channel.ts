@@ -184,7 +184,9 @@ export class TelegramChannel implements ChannelAdapter {
   }
 
   async notify(target: ReplyTarget, text: string, signal?: AbortSignal): Promise<void> {
-    const chunks = chunkMarkdown(text, TELEGRAM_MAX_TEXT).filter((c) => c.trim().length > 0);
+    const chunks = chunkMarkdown(text, TELEGRAM_MAX_TEXT)
+      .map((c) => c.trimEnd())
+      .filter((c) => c.trim().length > 0);
     for (let i = 0; i < chunks.length; i++) {
       signal?.throwIfAborted();
       await this.sender.sendMarkdown(target, chunks[i]!, { replyTo: i === 0, ...(signal !== undefined ? { signal } : {}) });

@@ -71,7 +71,10 @@ export class TelegramReplyStream implements ReplyStream {
       const state = await this.preview?.finish();
       let previewId = state?.messageId !== undefined ? Number(state.messageId) : undefined;
       const already = new Set((await deliveries.delivered(runId)).map((d) => d.chunkIndex));
-      const chunks = chunkMarkdown(fullText, TELEGRAM_MAX_TEXT).filter((c) => c.trim().length > 0);
+      // Telegram trims messages anyway; whitespace-only chunks cannot be sent at all.
+      const chunks = chunkMarkdown(fullText, TELEGRAM_MAX_TEXT)
+        .map((c) => c.trimEnd())
+        .filter((c) => c.trim().length > 0);
       for (let i = 0; i < chunks.length; i++) {
         if (already.has(i)) continue; // accepted by Telegram in an earlier attempt: never resend
         signal.throwIfAborted();
