@@ -109,6 +109,8 @@ export class SessionQueue<M extends SchedulableMessage> implements RunOwner<M> {
     public settings: SessionSettings,
     public lane: Lane,
     private readonly host: SessionHost<M>,
+    /** The message that created the session: the input of its settings resolver, kept for `reset`. */
+    readonly firstMessage: M,
   ) {
     this.cutoff = host.cutoffs.get(key);
   }
