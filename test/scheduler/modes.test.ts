@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { StaleCutoff } from '../../src/scheduler/index.js';
 import { flush, harness, msg } from './harness.js';
 
 beforeEach(() => {
@@ -186,8 +187,8 @@ describe('stop and stopAll', () => {
     const h1 = harness();
     const old = msg('s');
     h1.scheduler.stopAll('s', { platformMessageId: String(Number(old.platformMessageId) + 1), sentAt: 0 });
-    const cutoffs = new Map<string, import('../../src/scheduler/index.js').StaleCutoff>();
-    const store = { get: (k: string) => cutoffs.get(k), set: (k: string, c: import('../../src/scheduler/index.js').StaleCutoff | undefined) => void (c ? cutoffs.set(k, c) : cutoffs.delete(k)) };
+    const cutoffs = new Map<string, StaleCutoff>();
+    const store = { get: (k: string) => cutoffs.get(k), set: (k: string, c: StaleCutoff | undefined) => void (c ? cutoffs.set(k, c) : cutoffs.delete(k)) };
     const h2 = harness({ cutoffs: store });
     h2.scheduler.stopAll('s', { platformMessageId: String(Number(old.platformMessageId) + 1), sentAt: 0 });
     const h3 = harness({ cutoffs: store }); // "after a restart"
@@ -245,7 +246,7 @@ describe('timeouts and failures', () => {
       run: () => {
         calls += 1;
         if (calls === 1) throw new Error('sync boom');
-        if (calls === 2) return Promise.reject('a string'); // eslint-disable-line @typescript-eslint/prefer-promise-reject-errors
+        if (calls === 2) return Promise.reject('a string');
         return undefined;
       },
     });

@@ -64,7 +64,7 @@ function world(config: { mode: QueueMode; maxConcurrent: number; cap: number; de
       }
       if (armed === 'nonError') {
         armed = undefined;
-        return Promise.reject(42); // eslint-disable-line @typescript-eslint/prefer-promise-reject-errors
+        return Promise.reject(42);
       }
       const n = (perSessionRunning.get(turn.sessionKey) ?? 0) + 1;
       perSessionRunning.set(turn.sessionKey, n);
