@@ -9,7 +9,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { fastify, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { fastify, LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { ERROR_CATALOG, InvalidOptionError, isSwitchyardError } from '../errors/index.js';
 import { silentLogger } from '../log/index.js';
@@ -95,7 +95,8 @@ export function createHttpServer(options: HttpServerOptions = {}): HttpServer {
 
   const app = fastify({
     loggerInstance: log as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // Fastify's per-request lines are replaced by the one `onResponse` line below (path only, no headers).
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 64 * 1024,
     // A hijacked SSE stream or a slow client must not hold shutdown forever.
     forceCloseConnections: true,
