@@ -25,10 +25,11 @@ export function msg(sessionKey: string, text = 'hi', senderId = 'u1'): TestMessa
 }
 
 /** A real scheduler whose runs wait until the test resolves them; aborted runs reject at once. */
-export function gatedScheduler(lanes: Record<string, number> = { main: 2, subagent: 2, background: 1 }) {
+export function gatedScheduler(lanes: Record<string, number> = { main: 2, subagent: 2, background: 1 }, now?: () => number) {
   const gates: Gate[] = [];
   const scheduler = new Scheduler<TestMessage>({
     lanes,
+    ...(now !== undefined ? { now } : {}),
     settings: () => ({ mode: 'followup', maxConcurrent: 1 }),
     run: (turn, ctx) =>
       new Promise<void>((resolve, reject) => {
