@@ -29,8 +29,12 @@ export function round(n: number, digits = 0): number {
   return Math.round(n * f) / f;
 }
 
-/** Prints one benchmark result as a JSON line. */
+/** Every record emitted in this process, for `bench/run.ts` to write `bench/results/latest.json`. */
+export const emitted: Array<Record<string, unknown>> = [];
+
+/** Prints one benchmark result as a JSON line (and keeps it for the results file). */
 export function emit(record: Record<string, unknown>): void {
+  emitted.push(record);
   process.stdout.write(`${JSON.stringify(record)}\n`);
 }
 
