@@ -11,6 +11,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Bot, GrammyError, webhookCallback } from 'grammy';
 import type { Update } from 'grammy/types';
+import { isSwitchyardError } from '../../errors/index.js';
 import { chunkMarkdown } from '../../outbound/index.js';
 import type { Platform } from '../envelope.js';
 import type { ChannelAdapter, OpenReplyOptions, ReplyStream, ReplyTarget } from '../ports.js';
@@ -212,7 +213,17 @@ export class TelegramChannel implements ChannelAdapter {
       log.warn({ channelId: this.id, updateId: update.update_id, code: 'E_CHANNEL_MALFORMED', reason: result.reason }, 'malformed telegram update ignored');
       return;
     }
-    const outcome = await this.o.ingress.receive(result.message);
+    let outcome;
+    try {
+      outcome = await this.o.ingress.receive(result.message);
+    } catch (err) {
+      // A message ingress calls malformed will be malformed on every retry: drop it rather than block the stream.
+      if (isSwitchyardError(err, 'E_CHANNEL_MALFORMED')) {
+        log.warn({ channelId: this.id, updateId: update.update_id, err, code: err.code }, 'ingress rejected the message as malformed; ignored');
+        return;
+      }
+      throw err;
+    }
     log.debug({ channelId: this.id, updateId: update.update_id, messageId: result.message.id, status: outcome.status }, 'telegram message handed to ingress');
   }
 }
