@@ -7,7 +7,8 @@
  * `getUpdates` passes an offset above its id) and Telegram's conflict rule (a second concurrent `getUpdates`
  * terminates the first with 409; `getUpdates` while a webhook is set is 409), `setWebhook` / `deleteWebhook` /
  * `getWebhookInfo` with delivery to the webhook URL carrying the secret token, `sendMessage`,
- * `editMessageText` ("message is not modified"), `sendChatAction`, `deleteMessage`, length limits counted after
+ * `editMessageText` ("message is not modified"), `sendMessageDraft` (private chats), `sendChatAction`,
+ * `deleteMessage`, length limits counted after
  * entity parsing, and entity parse errors for `parse_mode` text. Faults are scriptable per method: 429 with
  * `parameters.retry_after`, 409, 400, 5xx, a dropped connection, or "accepted then the connection dropped"
  * (the message exists but the client never hears so). Every call is recorded with its time.
@@ -112,6 +113,8 @@ export class FakeTelegramApi {
   private readonly nextMessageId = new Map<number, number>();
   private readonly faults = new Map<string, ScriptedFault[]>();
   private poll: PendingPoll | undefined;
+  /** The latest draft shown in each private chat (`sendMessageDraft`). */
+  readonly drafts = new Map<number, { draftId: number; text: string; updates: number }>();
   private webhook: { url: string; secret_token?: string | undefined } | undefined;
   /** Highest offset a `getUpdates` call confirmed (updates below it are gone). */
   confirmedOffset = 0;
@@ -355,6 +358,16 @@ export class FakeTelegramApi {
         msg.parse_mode = typeof p.parse_mode === 'string' ? p.parse_mode : undefined;
         msg.edits++;
         return ok({ ...this.toApiMessage(msg), edit_date: Math.floor(Date.now() / 1000) });
+      }
+      case 'sendMessageDraft': {
+        // Bot API 9.3: an ephemeral, animated preview in a private chat; finalized by a real sendMessage.
+        const chatId = Number(p.chat_id);
+        if (!Number.isFinite(chatId) || chatId <= 0) return bad(400, 'Bad Request: drafts can be sent only to private chats');
+        if (typeof p.draft_id !== 'number' || p.draft_id === 0) return bad(400, 'Bad Request: draft_id must be non-zero');
+        const checked = checkText(p.text, p.parse_mode);
+        if ('error' in checked) return bad(400, checked.error);
+        this.drafts.set(chatId, { draftId: p.draft_id, text: String(p.text), updates: (this.drafts.get(chatId)?.updates ?? 0) + 1 });
+        return ok(true);
       }
       case 'sendChatAction':
         if (p.chat_id === undefined) return bad(400, 'Bad Request: chat not found');

@@ -44,6 +44,8 @@ export class TelegramChannel implements ChannelAdapter {
   private webhookFastifyCb: FastifyLikeHandler | undefined;
   private stateValue: TelegramChannelState = 'idle';
   private fatal: Error | undefined;
+  /** Set once the Bot API server refused `sendMessageDraft`: later replies stream by edits. */
+  private draftsUnsupported = false;
 
   constructor(options: TelegramChannelOptions) {
     this.o = resolveTelegramOptions(options);
@@ -52,7 +54,7 @@ export class TelegramChannel implements ChannelAdapter {
       client: { apiRoot: this.o.apiRoot },
       ...(this.o.botInfo !== undefined ? { botInfo: this.o.botInfo } : {}),
     });
-    this.bot.api.config.use(...telegramRetryTransformers(this.o.retry));
+    this.bot.api.config.use(...telegramRetryTransformers({ ...this.o.retry, onRateLimited: this.o.onRateLimited }));
     this.bot.use(async (ctx) => {
       await this.onUpdate(ctx.update);
     });
@@ -179,6 +181,14 @@ export class TelegramChannel implements ChannelAdapter {
             minInitialChars: s.minInitialChars,
           }
         : undefined,
+      drafts:
+        s.enabled && s.drafts && !this.draftsUnsupported
+          ? {
+              onUnsupported: () => {
+                this.draftsUnsupported = true;
+              },
+            }
+          : undefined,
       typingIntervalMs: this.o.typingIntervalMs,
       cleanupTimeoutMs: 5000,
     });

@@ -9,3 +9,4 @@ export { markdownToTelegramHtml, escapeHtml } from './format.js';
 export { TelegramAuthError, TelegramConflictError, TelegramSendError } from './errors.js';
 export { TELEGRAM_MAX_TEXT } from './reply-stream.js';
 export type { TelegramPacing } from './sender.js';
+export type { RateLimitInfo } from './transport.js';

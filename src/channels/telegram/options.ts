@@ -9,6 +9,7 @@ import { silentLogger, type Logger } from '../../log/index.js';
 import type { DeliveryLog, IngressPort } from '../ports.js';
 import type { GroupScope } from '../session-key.js';
 import type { TelegramPacing } from './sender.js';
+import type { RateLimitInfo } from './transport.js';
 
 /** Options of `TelegramChannel`. */
 export interface TelegramChannelOptions {
@@ -37,8 +38,12 @@ export interface TelegramChannelOptions {
   };
   /** Group sessions per chat (default) or per sender in a chat. */
   groupScope?: GroupScope;
-  /** Preview streaming. Default enabled, 1000 ms between edits in DMs, 3000 ms in groups. */
-  streaming?: { enabled?: boolean; editIntervalMs?: number; groupEditIntervalMs?: number; minInitialChars?: number };
+  /**
+   * Preview streaming. Default enabled, 1000 ms between edits in DMs, 3000 ms in groups. `drafts`: in private
+   * chats stream with `sendMessageDraft` (Bot API 9.3+) instead of an edited preview message; default false
+   * (self-hosted servers may predate it; when refused, the channel falls back to edits by itself).
+   */
+  streaming?: { enabled?: boolean; editIntervalMs?: number; groupEditIntervalMs?: number; minInitialChars?: number; drafts?: boolean };
   /** Typing indicator renewal (ms). Default 4000 (Telegram shows it for ~5 s). */
   typingIntervalMs?: number;
   /** Per-chat pacing. Default 1000 ms between messages, 20 per minute in groups. */
@@ -47,6 +52,8 @@ export interface TelegramChannelOptions {
   polling?: { timeoutSeconds?: number; backoffInitialMs?: number; backoffMaxMs?: number };
   /** 429 handling: longest `retry_after` honoured (longer fails the send) and retries per call. Default 60 s, 5. */
   retry?: { maxRetryAfterSeconds?: number; maxRetries?: number };
+  /** Called on every 429 Telegram answers (before the retry), e.g. to count it in metrics. */
+  onRateLimited?: (info: RateLimitInfo) => void;
   /** The bot's own user; when given, no `getMe` call is made on start. */
   botInfo?: UserFromGetMe;
   logger?: Logger;
@@ -64,11 +71,12 @@ export interface ResolvedTelegramOptions {
   readonly mode: 'polling' | 'webhook';
   readonly webhook: { secretToken: string; path: string; url?: string | undefined; timeoutMs: number } | undefined;
   readonly groupScope: GroupScope;
-  readonly streaming: { enabled: boolean; editIntervalMs: number; groupEditIntervalMs: number; minInitialChars: number };
+  readonly streaming: { enabled: boolean; editIntervalMs: number; groupEditIntervalMs: number; minInitialChars: number; drafts: boolean };
   readonly typingIntervalMs: number;
   readonly pacing: TelegramPacing;
   readonly polling: { timeoutSeconds: number; backoffInitialMs: number; backoffMaxMs: number };
   readonly retry: { maxRetryAfterSeconds: number; maxRetries: number };
+  readonly onRateLimited: ((info: RateLimitInfo) => void) | undefined;
   readonly botInfo: UserFromGetMe | undefined;
   readonly logger: Logger;
   readonly now: () => number;
@@ -134,6 +142,7 @@ export function resolveTelegramOptions(o: TelegramChannelOptions): ResolvedTeleg
       editIntervalMs: nonNegative('streaming.editIntervalMs', o.streaming?.editIntervalMs, 1000),
       groupEditIntervalMs: nonNegative('streaming.groupEditIntervalMs', o.streaming?.groupEditIntervalMs, 3000),
       minInitialChars: nonNegative('streaming.minInitialChars', o.streaming?.minInitialChars, 40, true),
+      drafts: o.streaming?.drafts ?? false,
     },
     typingIntervalMs,
     pacing: {
@@ -149,6 +158,7 @@ export function resolveTelegramOptions(o: TelegramChannelOptions): ResolvedTeleg
       maxRetryAfterSeconds: nonNegative('retry.maxRetryAfterSeconds', o.retry?.maxRetryAfterSeconds, 60),
       maxRetries: nonNegative('retry.maxRetries', o.retry?.maxRetries, 5, true),
     },
+    onRateLimited: o.onRateLimited,
     botInfo: o.botInfo,
     logger: o.logger ?? silentLogger,
     now: o.now ?? Date.now,

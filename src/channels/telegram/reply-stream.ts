@@ -12,6 +12,10 @@ import type { Logger } from '../../log/index.js';
 import { chunkMarkdown, PreviewStreamer, TypingLoop } from '../../outbound/index.js';
 import type { DeliveryLog, ReplyStream, ReplyTarget } from '../ports.js';
 import type { TelegramSender } from './sender.js';
+import { isDraftUnsupportedError } from './transport.js';
+
+/** Preview id standing for "a draft is shown" (drafts have no message id). */
+const DRAFT_PREVIEW = 'draft';
 
 /** Telegram's message text limit. */
 export const TELEGRAM_MAX_TEXT = 4096;
@@ -26,6 +30,12 @@ export interface TelegramReplyStreamOptions {
   logger: Logger;
   /** Preview streaming; undefined disables it (the reply is sent once, complete). */
   preview?: { editIntervalMs: number; minInitialChars: number } | undefined;
+  /**
+   * Stream with `sendMessageDraft` (private chats, Bot API 9.3+) instead of a preview message. When the server
+   * refuses drafts, the stream switches to a preview message and `onDraftsUnsupported` is called so later
+   * replies do not try again.
+   */
+  drafts?: { onUnsupported(): void } | undefined;
   typingIntervalMs: number;
   /** Bounds cleanup calls made after the run ended (deleting a preview). */
   cleanupTimeoutMs: number;
@@ -36,8 +46,12 @@ export class TelegramReplyStream implements ReplyStream {
   private readonly typing: TypingLoop;
   private readonly preview: PreviewStreamer | undefined;
   private done = false;
+  private previewKind: 'message' | 'draft';
+  /** Non-zero id of this reply's draft; updates with the same id animate in the client. */
+  private readonly draftId = 1 + Math.floor(Math.random() * 2_000_000_000);
 
   constructor(private readonly o: TelegramReplyStreamOptions) {
+    this.previewKind = o.drafts !== undefined && o.target.peer === 'dm' ? 'draft' : 'message';
     this.typing = new TypingLoop({
       intervalMs: o.typingIntervalMs,
       signal: o.signal,
@@ -51,9 +65,23 @@ export class TelegramReplyStream implements ReplyStream {
         maxPreviewLength: TELEGRAM_MAX_TEXT,
         signal: o.signal,
         logger: o.logger,
-        send: async (text, signal) => String(await o.sender.sendPlain(o.target, text, { replyTo: true, signal })),
+        send: async (text, signal) => {
+          if (this.previewKind === 'draft') {
+            try {
+              await o.sender.draft(o.target, this.draftId, text, signal);
+              return DRAFT_PREVIEW;
+            } catch (err) {
+              if (!isDraftUnsupportedError(err)) throw err;
+              o.logger.info({ chatId: o.target.chatId }, 'sendMessageDraft not available; streaming by editing a preview message');
+              this.previewKind = 'message';
+              o.drafts?.onUnsupported();
+            }
+          }
+          return String(await o.sender.sendPlain(o.target, text, { replyTo: true, signal }));
+        },
         edit: async (id, text, signal) => {
-          await o.sender.editPlain(o.target, Number(id), text, signal);
+          if (id === DRAFT_PREVIEW) await o.sender.draft(o.target, this.draftId, text, signal);
+          else await o.sender.editPlain(o.target, Number(id), text, signal);
         },
       });
     }
@@ -69,7 +97,8 @@ export class TelegramReplyStream implements ReplyStream {
     const { target, runId, signal, sender, deliveries, logger } = this.o;
     try {
       const state = await this.preview?.finish();
-      let previewId = state?.messageId !== undefined ? Number(state.messageId) : undefined;
+      // A draft is not a message: it is replaced by the first real message and needs no cleanup.
+      let previewId = state?.messageId !== undefined && state.messageId !== DRAFT_PREVIEW ? Number(state.messageId) : undefined;
       const already = new Set((await deliveries.delivered(runId)).map((d) => d.chunkIndex));
       // Telegram trims messages anyway; whitespace-only chunks cannot be sent at all.
       const chunks = chunkMarkdown(fullText, TELEGRAM_MAX_TEXT)
@@ -106,7 +135,7 @@ export class TelegramReplyStream implements ReplyStream {
     this.done = true;
     this.typing.stop();
     const state = await this.preview?.finish();
-    if (state?.messageId !== undefined) {
+    if (state?.messageId !== undefined && state.messageId !== DRAFT_PREVIEW) {
       this.o.logger.debug({ runId: this.o.runId, reason }, 'reply cancelled, removing preview');
       await this.o.sender.delete(this.o.target, Number(state.messageId), this.cleanupSignal());
     }

@@ -158,6 +158,17 @@ export class TelegramSender {
     }
   }
 
+  /**
+   * Shows or updates a draft (Bot API 9.3+ `sendMessageDraft`, private chats only): an ephemeral, animated
+   * preview that needs no cleanup and is replaced by the real message. Throws the raw grammY error so the caller
+   * can tell "not supported by this server" from other failures.
+   */
+  async draft(target: ReplyTarget, draftId: number, text: string, signal?: AbortSignal): Promise<void> {
+    const dest = destOf(target);
+    if (typeof dest.chatId !== 'number') throw new TelegramSendError('sendMessageDraft', target.chatId, 'drafts need a numeric private chat id', undefined);
+    await this.api.sendMessageDraft(dest.chatId, draftId, text, dest.threadId !== undefined ? { message_thread_id: dest.threadId } : {}, grammySignal(signal));
+  }
+
   /** Shows "typing…" in the chat (and topic). */
   async typing(target: ReplyTarget, signal?: AbortSignal): Promise<void> {
     const dest = destOf(target);

@@ -39,9 +39,39 @@ export function retryUnsent(maxAttempts = 4, baseDelayMs = 250): Transformer {
   };
 }
 
-/** The retry transformers, outermost first, to install with `api.config.use(...)`. */
-export function telegramRetryTransformers(options: { maxRetryAfterSeconds: number; maxRetries: number }): Transformer[] {
+/** What a 429 said, for metrics. */
+export interface RateLimitInfo {
+  method: string;
+  retryAfterSeconds: number | undefined;
+}
+
+/** Transformer: reports every raw 429 answer (before any retry) to `onRateLimited`. Never changes the result. */
+export function observeRateLimits(onRateLimited: (info: RateLimitInfo) => void): Transformer {
+  return async (prev, method, payload, signal) => {
+    const result = await prev(method, payload, signal);
+    if (!result.ok && result.error_code === 429) {
+      try {
+        onRateLimited({ method, retryAfterSeconds: result.parameters?.retry_after });
+      } catch {
+        // A metrics hook must never break a send.
+      }
+    }
+    return result;
+  };
+}
+
+/**
+ * The transformers to install with `api.config.use(...)`, innermost first (grammY wraps each new transformer
+ * around the previous ones): the rate-limit observer sees every raw 429, auto-retry waits them out, and the
+ * unsent-request retry wraps it all.
+ */
+export function telegramRetryTransformers(options: {
+  maxRetryAfterSeconds: number;
+  maxRetries: number;
+  onRateLimited?: ((info: RateLimitInfo) => void) | undefined;
+}): Transformer[] {
   return [
+    ...(options.onRateLimited !== undefined ? [observeRateLimits(options.onRateLimited)] : []),
     autoRetry({
       maxDelaySeconds: options.maxRetryAfterSeconds,
       maxRetryAttempts: options.maxRetries,
@@ -75,4 +105,13 @@ export type GrammySignal = Parameters<Api['getMe']>[0];
 /** Casts a native signal to grammY's signal type. */
 export function grammySignal(signal: AbortSignal | undefined): GrammySignal {
   return signal as unknown as GrammySignal;
+}
+
+/**
+ * The Bot API server does not offer `sendMessageDraft` (older or self-hosted server, or not a private chat):
+ * stream by editing a preview message instead.
+ */
+export function isDraftUnsupportedError(err: unknown): boolean {
+  if (!(err instanceof GrammyError)) return false;
+  return err.error_code === 404 || (err.error_code === 400 && /method not found|private chat|draft/i.test(err.description));
 }

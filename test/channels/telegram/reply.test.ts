@@ -65,7 +65,8 @@ describe('TelegramChannel replies (real grammY against the fake Bot API)', () =>
   });
 
   it('honours 429 retry_after', async () => {
-    h = await harness({ streaming: { enabled: false } });
+    const limited: Array<{ method: string; retryAfterSeconds: number | undefined }> = [];
+    h = await harness({ streaming: { enabled: false }, onRateLimited: (i) => limited.push(i) });
     await h.channel.start();
     h.fake.failNext('sendMessage', { kind: 'error', status: 429, retryAfter: 1 });
     const reply = h.channel.openReply(targetOf(dmAlice), { runId: 'r-429', signal: new AbortController().signal });
@@ -74,6 +75,19 @@ describe('TelegramChannel replies (real grammY against the fake Bot API)', () =>
     expect(sends.map((c) => c.status)).toEqual([429, 200]);
     expect(sends[1]!.at - sends[0]!.at).toBeGreaterThanOrEqual(1000);
     expect(h.fake.messagesIn(dmAlice.id)).toHaveLength(1);
+    expect(limited).toEqual([{ method: 'sendMessage', retryAfterSeconds: 1 }]);
+  });
+
+  it('fails a send whose retry_after exceeds the bound instead of stalling the run', async () => {
+    h = await harness({ streaming: { enabled: false }, retry: { maxRetryAfterSeconds: 5 } });
+    await h.channel.start();
+    h.fake.failNext('sendMessage', { kind: 'error', status: 429, retryAfter: 3600 });
+    const reply = h.channel.openReply(targetOf(dmAlice), { runId: 'r-flood', signal: new AbortController().signal });
+    const t0 = Date.now();
+    const err = await reply.complete('flood wait').catch((e: unknown) => e);
+    expect(isSwitchyardError(err, 'E_CHANNEL_SEND')).toBe(true);
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(h.deliveries.records).toHaveLength(0);
   });
 
   it('never repeats a delivered chunk when the run is re-run', async () => {
