@@ -93,6 +93,8 @@ export interface FakeTelegramOptions {
   botId?: number;
   /** Cap on a long poll's `timeout`, in ms, so tests never hang. Default 2000. */
   maxPollMs?: number;
+  /** Port on 127.0.0.1. Default 0 (any free port). */
+  port?: number;
 }
 
 /** Telegram's text limit, counted after entity parsing. */
@@ -138,7 +140,10 @@ export class FakeTelegramApi {
     const server = createServer((req, res) => {
       void holder.self!.handle(req, res);
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 0, '127.0.0.1', resolve);
+    });
     holder.self = new FakeTelegramApi(server, (server.address() as AddressInfo).port, options);
     return holder.self;
   }
