@@ -200,6 +200,14 @@ export class FakeTelegramApi {
     return { updateId, message };
   }
 
+  /**
+   * Takes the chat's next message id without delivering anything: a message "sent" now whose update arrives
+   * later (late delivery, replay) can then be pushed with this id.
+   */
+  reserveMessageId(chatId: number): number {
+    return this.allocMessageId(chatId);
+  }
+
   /** Updates not yet confirmed by an offset. */
   get pendingUpdates(): number {
     return this.updates.length;

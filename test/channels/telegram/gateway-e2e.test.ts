@@ -107,7 +107,7 @@ describe('Telegram through the whole gateway', () => {
     expect(tg.messagesIn(group.id)[0]!.reply_to_message_id).toBe(asked.message.message_id);
   });
 
-  it('/stop aborts the streaming reply (preview removed), /stopall answers, and nothing more is sent', async () => {
+  it('/stop aborts the streaming reply (preview removed) and nothing more is sent', async () => {
     const { tg, model } = await world({ tokenDelayMs: 30 });
     model.respondWith(() => ({ kind: 'reply', text: Array.from({ length: 400 }, (_, i) => `token${i}`).join(' ') }));
     await gatewayOn(tg, model, '{ dm: open }');
@@ -120,8 +120,23 @@ describe('Telegram through the whole gateway', () => {
     const sendsAfterStop = tg.calls.filter((c) => c.method === 'sendMessage' || c.method === 'editMessageText').length;
     await new Promise((r) => setTimeout(r, 400));
     expect(tg.calls.filter((c) => c.method === 'sendMessage' || c.method === 'editMessageText').length).toBe(sendsAfterStop);
-    tg.pushMessage({ chat: dmAlice, from: alice, text: '/stopall' });
-    await vi.waitFor(() => expect(tg.messagesIn(dmAlice.id).length).toBeGreaterThanOrEqual(2), { timeout: 5000 });
+  });
+
+  it('/stopall stops the run and the backlog, and a late message sent before it is ignored as stale', async () => {
+    const { tg, model } = await world({ tokenDelayMs: 30 });
+    model.respondWith(() => ({ kind: 'reply', text: Array.from({ length: 400 }, (_, i) => `token${i}`).join(' ') }));
+    await gatewayOn(tg, model, '{ dm: open }');
+    tg.pushMessage({ chat: dmAlice, from: alice, text: 'first question' });
+    await vi.waitFor(() => expect(model.chatRequests).toHaveLength(1), { timeout: 5000 });
+    tg.pushMessage({ chat: dmAlice, from: alice, text: 'queued follow-up' });
+    const lateId = tg.reserveMessageId(dmAlice.id); // sent now, delivered after /stopall
+    const stopAll = tg.pushMessage({ chat: dmAlice, from: alice, text: '/stopall' });
+    await vi.waitFor(() => expect(texts(tg, dmAlice.id).join('\n')).toMatch(/Stopped 1 reply and cancelled 1 waiting message/), { timeout: 5000 });
+    // A message sent before /stopall but delivered after it (a replay): stale, with one notice.
+    tg.pushUpdate({ message: { message_id: lateId, date: (stopAll.message.date as number) - 5, chat: dmAlice, from: alice, text: 'late' } });
+    await vi.waitFor(() => expect(texts(tg, dmAlice.id).join('\n')).toMatch(/Ignored 1 message sent before \/stopall/), { timeout: 5000 });
+    expect(model.chatRequests).toHaveLength(1);
+    expect(texts(tg, dmAlice.id).some((t) => t.startsWith('token0'))).toBe(false);
   });
 
   it('a redelivered update after a restart is answered once (the store dedupes, the adapter confirms)', async () => {
