@@ -174,6 +174,7 @@ export class DiscordChannel implements ChannelAdapter {
 
   private createClient(): Client {
     const client = new Client({
+      ...this.o.clientOptions,
       intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.MessageContent, GatewayIntentBits.DirectMessages],
       partials: [Partials.Channel, Partials.Message], // DM channels are not cached: without these, DMs are dropped
       rest: this.o.restApi === undefined ? {} : { api: this.o.restApi },

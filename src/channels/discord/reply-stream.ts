@@ -7,7 +7,7 @@
  * - A chunk is recorded in the delivery log as soon as Discord accepts it, and a chunk already recorded for
  *   the run is never sent again (a re-run after a crash skips it). Each create carries a nonce derived from the
  *   run and chunk with `enforce_nonce`, so a transport-level retry of the same POST cannot post it twice.
- * - At most one preview request is in flight; edits are spaced by at least `editIntervalMs`.
+ * - At most one preview request is in flight; the next starts at least `editIntervalMs` after the last ended.
  */
 import { createHash } from 'node:crypto';
 import { Routes, type APIAllowedMentions, type RESTPostAPIChannelMessageJSONBody } from 'discord.js';
@@ -141,7 +141,6 @@ export class DiscordReplyStream implements ReplyStream {
     const first = this.d.chunk(this.text, DISCORD_MAX_MESSAGE - 2)[0] ?? '';
     const content = `${first} …`;
     if (first.trim() === '' || content === this.previewShown) return;
-    this.lastPreviewAt = Date.now();
     try {
       if (this.previewId === undefined) {
         const body: RESTPostAPIChannelMessageJSONBody = { content, allowed_mentions: NO_MENTIONS, ...this.reference() };
@@ -153,6 +152,9 @@ export class DiscordReplyStream implements ReplyStream {
       this.previewShown = content;
     } catch (err) {
       if (!this.d.signal.aborted) this.d.logger.warn({ err, runId: this.d.runId }, 'discord: preview update failed; the final reply is still sent');
+    } finally {
+      // Spacing is measured from the end of one request to the start of the next: slow responses slow edits.
+      this.lastPreviewAt = Date.now();
     }
   }
 
