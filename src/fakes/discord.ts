@@ -413,7 +413,7 @@ export class FakeDiscord {
     } catch {
       body = rawBody;
     }
-    const path = url.pathname.replace(/^\/api\/v\d+/, '');
+    const path = decodeURIComponent(url.pathname).replace(/^\/api\/v\d+/, '');
     const entry: FakeRequest = { method, path, query: url.searchParams, body, at: this.now(), status: 0 };
     this.requests.push(entry);
     const send = (status: number, json?: unknown, headers: Record<string, string> = {}): void => {

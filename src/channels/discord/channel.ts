@@ -97,6 +97,7 @@ export class DiscordChannel implements ChannelAdapter {
     ready.catch(() => undefined);
     this.held = []; // hold live messages until the start catch-up has handed on what was missed
     this.catchUpsRunning = 1;
+    this.readyCount = 0;
     this.receiving = true;
     try {
       await this.client.login(this.o.token);
@@ -272,7 +273,12 @@ export class DiscordChannel implements ChannelAdapter {
     const next = prev.then(async () => {
       const outcome = await this.handOn(result.message);
       const still = this.pending.take(interaction.id);
-      if (still) await this.answerInteraction(still, [outcome ? fallbackAnswer(outcome.status) : 'Something went wrong; please try again.']);
+      if (!still) return;
+      try {
+        await this.answerInteraction(still, [outcome ? fallbackAnswer(outcome.status) : 'Something went wrong; please try again.']);
+      } catch (err) {
+        this.o.logger.warn({ err, channel: this.id, interactionId: interaction.id }, 'discord: could not answer a slash command');
+      }
     });
     this.chains.set(key, next);
     await next;
@@ -308,8 +314,9 @@ export class DiscordChannel implements ChannelAdapter {
         }
         for (const c of listed) wanted.set(c.channelId, maxSnowflake(wanted.get(c.channelId), c.afterMessageId));
       }
-      // After a re-identify, also every channel this process saw traffic in, from its newest seen message.
-      if (reason === 'reidentify') for (const [id, last] of this.lastSeen) wanted.set(id, maxSnowflake(wanted.get(id), last));
+      // Also every channel this process saw traffic in, from its newest seen message (after a re-identify, or
+      // a stop() and start() of the same adapter).
+      for (const [id, last] of this.lastSeen) wanted.set(id, maxSnowflake(wanted.get(id), last));
       const bounds = { maxMessages: cfg?.maxMessages ?? 50, maxAgeMs: cfg?.maxAgeMs ?? 6 * 3600_000, now: Date.now() };
       const policy = cfg?.policy ?? 'answer';
       for (const [channelId, afterMessageId] of wanted) {

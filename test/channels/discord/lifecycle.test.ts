@@ -1,0 +1,67 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { FakeDiscord } from '../../../src/fakes/discord.js';
+import { DiscordChannel } from '../../../src/channels/discord/index.js';
+import { isSwitchyardError } from '../../../src/errors/index.js';
+import { alice, GENERAL, makeChannel, MemoryDeliveries, RecordingIngress, startFake } from './helpers.js';
+
+describe('DiscordChannel lifecycle and options', () => {
+  let fake: FakeDiscord;
+  beforeEach(async () => {
+    fake = await startFake();
+  });
+  afterEach(async () => {
+    await fake.close();
+  });
+
+  it('rejects a bad token with E_CHANNEL_AUTH and never opens the gateway', async () => {
+    const { channel } = makeChannel(fake, { token: 'wrong-token' });
+    const err = await channel.start().catch((e: unknown) => e);
+    expect(isSwitchyardError(err, 'E_CHANNEL_AUTH')).toBe(true);
+    expect((err as Error).message).not.toContain('wrong-token');
+    expect(fake.requests.find((r) => r.path === '/gateway/bot')!.status).toBe(401);
+    expect(fake.gatewayReceived).toHaveLength(0);
+    await channel.stop(); // idempotent after a failed start
+  });
+
+  it('stops intake on stop(); start() again reconnects and catches up the channels it had seen', async () => {
+    const { channel, ingress } = makeChannel(fake);
+    await channel.start();
+    fake.postMessage({ channelId: GENERAL, author: alice, content: 'one' });
+    await ingress.waitForAccepted(1);
+    await channel.stop();
+    await channel.stop();
+    expect(fake.openSockets).toBe(0);
+    const receivedWhileStopped = ingress.received.length;
+    fake.postMessage({ channelId: GENERAL, author: alice, content: 'while stopped' });
+    expect(ingress.received).toHaveLength(receivedWhileStopped);
+    await channel.start();
+    fake.postMessage({ channelId: GENERAL, author: alice, content: 'two' });
+    await ingress.waitForAccepted(3);
+    expect(ingress.accepted.map((m) => m.text)).toEqual(['one', 'while stopped', 'two']);
+    expect(channel.lastCatchUp).toMatchObject({ reason: 'start', channels: 1 });
+    await channel.stop();
+  });
+
+  it('validates options at construction, naming the option and never echoing the token', () => {
+    const base = { id: 'dc', token: 't', ingress: new RecordingIngress(), deliveries: new MemoryDeliveries() };
+    const bad: Array<[object, RegExp]> = [
+      [{ token: '' }, /channels\.dc\.token/],
+      [{ restApi: 'http://127.0.0.1:1/api/' }, /restApi.*without a trailing slash/],
+      [{ streaming: { enabled: true, editIntervalMs: 10 } }, /editIntervalMs.*>= 250/],
+      [{ catchUp: { policy: 'later', channels: async () => [] } }, /catchUp\.policy/],
+      [{ catchUp: { maxMessages: 0, channels: async () => [] } }, /maxMessages/],
+      [{ commands: [{ name: 'Bad Name', description: 'x' }] }, /commands\.name/],
+    ];
+    for (const [over, re] of bad) {
+      let caught: unknown;
+      try {
+        new DiscordChannel({ ...base, ...over } as ConstructorParameters<typeof DiscordChannel>[0]);
+      } catch (e) {
+        caught = e;
+      }
+      expect(isSwitchyardError(caught, 'E_INVALID_OPTION'), JSON.stringify(over)).toBe(true);
+      expect((caught as Error).message).toMatch(re);
+    }
+    expect(() => new DiscordChannel(base)).not.toThrow();
+  });
+});
