@@ -24,10 +24,10 @@ import {
   type Message,
   type RateLimitData,
 } from 'discord.js';
+import { chunkMarkdown } from '../../outbound/index.js';
 import type { InboundMessage } from '../envelope.js';
 import type { ChannelAdapter, IngressResult, OpenReplyOptions, ReplyStream, ReplyTarget } from '../ports.js';
 import { fetchMissedMessages, maxSnowflake } from './catch-up.js';
-import { chunkMarkdown } from './chunker.js';
 import { DiscordAuthError, DiscordSendError } from './errors.js';
 import { fallbackAnswer, PendingInteractions, registerSlashCommands } from './interactions.js';
 import { normalizeInteraction, normalizeMessage, type NormalizeContext } from './normalize.js';
