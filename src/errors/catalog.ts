@@ -172,6 +172,16 @@ export const ERROR_CATALOG = {
     message: 'No such resource',
     hint: 'Check the id in the request.',
   },
+
+  // ── http / webchat ────────────────────────────────────────────────────────────────────────────────
+  E_HTTP_BAD_REQUEST: {
+    message: 'The request is malformed',
+    hint: 'Check the body and parameters against the admin API reference (docs/HTTP.md).',
+  },
+  E_WEBCHAT_PROTOCOL: {
+    message: 'The webchat client sent a frame the gateway does not understand',
+    hint: 'Reload the chat page; a client must send {"type":"hello"} first, then messages or commands.',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 /** Every stable error code Switchyard raises. */

@@ -6,7 +6,7 @@
  * waiting for the runner to unwind) → `done`. A waiting run that is cancelled goes straight to `done`.
  * Invariant: `done` is entered exactly once, and only there are the session and lane slots given back.
  */
-import type { LaneEntry } from './lane.js';
+import type { Lane, LaneEntry } from './lane.js';
 import type { RunContext, Turn, TurnKind } from './turn.js';
 import type { SchedulableMessage } from './types.js';
 
@@ -30,6 +30,8 @@ export class ActiveRun<M extends SchedulableMessage> implements Turn<M>, RunCont
   readonly id: string;
   readonly key: string;
   enqueuedAt = 0;
+  /** The lane the run was enqueued on (a reset may move the session to another lane meanwhile). */
+  lane: Lane | undefined = undefined;
   state: RunState = 'waiting';
   startedAt = 0;
   /** Set once the owner message's outcome has been reported (or deliberately withheld: drain, reset). */

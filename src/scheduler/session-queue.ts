@@ -222,21 +222,20 @@ export class SessionQueue<M extends SchedulableMessage> implements RunOwner<M> {
    */
   reset(settings: SessionSettings, lane: Lane): void {
     this.settings = settings;
-    const requeue: PendingTurn<M>[] = [];
-    for (const run of [...this.active]) {
-      if (run.state !== 'waiting' && run.state !== 'running') continue;
-      this.abortRun(run, 'reset');
+    // Put the turns back before aborting their runs: an abort releases slots and may make the session look
+    // idle, and an idle session is forgotten by the scheduler, which would orphan the re-queued work.
+    const victims = this.active.filter((r) => r.state === 'waiting' || r.state === 'running');
+    for (let i = victims.length - 1; i >= 0; i--) {
+      const run = victims[i]!;
       const turn = new PendingTurn<M>(run.kind);
       turn.messages.push(...run.messages);
       turn.attempt = run.attempt + 1;
       turn.mergedReported = true;
-      requeue.push(turn);
-    }
-    for (let i = requeue.length - 1; i >= 0; i--) {
-      this.pending.unshift(requeue[i]!);
-      this.pendingMessages += requeue[i]!.messages.length;
+      this.pending.unshift(turn);
+      this.pendingMessages += turn.messages.length;
     }
     this.lane = lane;
+    for (const run of victims) this.abortRun(run, 'reset');
     this.pump();
   }
 
@@ -252,7 +251,7 @@ export class SessionQueue<M extends SchedulableMessage> implements RunOwner<M> {
     }
     this.pendingMessages = 0;
     for (const run of [...this.active]) {
-      if (run.state === 'waiting' && this.lane.cancel(run)) {
+      if (run.state === 'waiting' && run.lane?.cancel(run) === true) {
         run.outcomeSettled = true;
         run.state = 'done';
         this.active.splice(this.active.indexOf(run), 1);
@@ -466,6 +465,7 @@ export class SessionQueue<M extends SchedulableMessage> implements RunOwner<M> {
       }
     }
     this.active.push(run);
+    run.lane = this.lane;
     this.lane.enqueue(run);
   }
 
@@ -480,7 +480,7 @@ export class SessionQueue<M extends SchedulableMessage> implements RunOwner<M> {
     run.abort(reason);
     this.reportAbort(run, cause, reason);
     if (run.state === 'waiting') {
-      this.lane.cancel(run);
+      run.lane?.cancel(run);
       run.state = 'done';
       this.host.runEnded(run, undefined, undefined);
       this.release(run, false);
@@ -515,7 +515,7 @@ export class SessionQueue<M extends SchedulableMessage> implements RunOwner<M> {
   private release(run: ActiveRun<M>, laneSlot: boolean): void {
     const i = this.active.indexOf(run);
     if (i >= 0) this.active.splice(i, 1);
-    if (laneSlot) this.lane.release();
+    if (laneSlot) run.lane?.release();
     this.pump();
     this.checkIdle();
   }

@@ -82,11 +82,27 @@ export interface PairingRequest {
   expiresAt: number;
 }
 
+/**
+ * A committed run state change, reported after the write is durable (for run-state webhooks and metrics).
+ * `previousState` is undefined when the run was created.
+ */
+export interface RunTransition {
+  run: RunRecord;
+  previousState: RunState | undefined;
+}
+
+/** Listener for committed run transitions. Called synchronously after commit; it must not throw or block. */
+export type RunTransitionListener = (transition: RunTransition) => void;
+
 /** What recovery found at start. */
 export interface RecoveryPlan {
-  /** Runs that were `queued` or `running` when the process died, in original order, attempt already + 1. */
+  /**
+   * Turns to resume, in the original order (by owner arrival). A run left `running` was recorded `failed` and
+   * comes back as a new `queued` run `<owner>#<attempt + 1>` (the id the scheduler gives the resumed turn); a
+   * run left `queued` never started and keeps its attempt. Pass `run.attempt` to `scheduler.resume`.
+   */
   runs: Array<{ run: RunRecord; messages: InboundMessage[] }>;
-  /** Accepted messages with no outcome and no run, in arrival order. */
+  /** Accepted messages with no outcome and no run, in arrival order: `submit` them again, in this order, after `runs`. */
   pending: InboundMessage[];
   /** Runs that went past `maxAttempts` and were marked `failed` now: tell their users once. */
   exhausted: Array<{ run: RunRecord; messages: InboundMessage[] }>;
