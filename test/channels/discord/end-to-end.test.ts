@@ -34,7 +34,7 @@ describe('Discord end to end with ingress, store and scheduler', () => {
 
   /** One gateway "process": a scheduler whose runs answer `echo: <texts>` through the adapter. */
   function boot(catchUp?: ConstructorParameters<typeof DiscordChannel>[0]['catchUp']): DiscordChannel {
-    let adapter!: DiscordChannel;
+    // `adapter` is declared below; the closures here only run after it is built.
     const scheduler = new Scheduler<InboundMessage>({
       lanes: { main: 4 },
       settings: () => ({ mode: 'followup', maxConcurrent: 1 }),
@@ -53,7 +53,7 @@ describe('Discord end to end with ingress, store and scheduler', () => {
       },
     });
     const ingress = new Ingress({ store, scheduler, channel: () => adapter });
-    adapter = new DiscordChannel({ id: 'dc', token: fake.token, restApi: fake.restApi, ingress, deliveries: store, registerCommands: true, catchUp, clientOptions: fastIdentify });
+    const adapter: DiscordChannel = new DiscordChannel({ id: 'dc', token: fake.token, restApi: fake.restApi, ingress, deliveries: store, registerCommands: true, catchUp, clientOptions: fastIdentify });
     adapters.push(adapter);
     return adapter;
   }
