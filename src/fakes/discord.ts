@@ -63,6 +63,8 @@ export interface FakeRequest {
 export interface FakeDiscordOptions {
   /** The token the bot must present (REST `Authorization: Bot <token>` and IDENTIFY). Default `test-token`. */
   token?: string;
+  /** The token IDENTIFY must carry, when it should differ from the REST one (gateway-only auth failure). */
+  gatewayToken?: string;
   /** The bot user. */
   botUser?: FakeUser;
   /** Heartbeat interval announced in HELLO (ms). Default 41250. */
@@ -89,6 +91,7 @@ interface RateLimitRule {
 /** The fake Discord server. `await FakeDiscord.start()`, then point discord.js at `restApi`. */
 export class FakeDiscord {
   readonly token: string;
+  readonly gatewayToken: string;
   readonly botUser: FakeUser;
   readonly applicationId = '900000000000000001';
   /** Every REST request, in arrival order. */
@@ -120,6 +123,7 @@ export class FakeDiscord {
 
   private constructor(options: FakeDiscordOptions) {
     this.token = options.token ?? 'test-token';
+    this.gatewayToken = options.gatewayToken ?? this.token;
     this.botUser = options.botUser ?? { id: '900000000000000001', username: 'switchyard', bot: true };
     this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? 41_250;
     this.now = options.now ?? Date.now;
@@ -315,7 +319,7 @@ export class FakeDiscord {
           break;
         case 2: {
           const d = payload.d as { token?: string };
-          if (d.token !== this.token) {
+          if (d.token !== this.gatewayToken) {
             ws.close(4004, 'Authentication failed.');
             return;
           }
@@ -337,7 +341,7 @@ export class FakeDiscord {
         case 6: {
           const d = payload.d as { token?: string; session_id?: string; seq?: number };
           const found = d.session_id === undefined ? undefined : this.sessions.get(d.session_id);
-          if (!found || d.token !== this.token) {
+          if (!found || d.token !== this.gatewayToken) {
             ws.send(JSON.stringify({ op: 9, d: false }));
             return;
           }

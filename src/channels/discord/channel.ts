@@ -15,6 +15,7 @@ import {
   Client,
   DiscordjsErrorCodes,
   Events,
+  GatewayCloseCodes,
   GatewayIntentBits,
   Partials,
   Routes,
@@ -25,7 +26,7 @@ import {
   type RateLimitData,
 } from 'discord.js';
 import { chunkMarkdown } from '../../outbound/index.js';
-import type { InboundMessage } from '../envelope.js';
+import { InboundMessageSchema, type InboundMessage } from '../envelope.js';
 import type { ChannelAdapter, IngressResult, OpenReplyOptions, ReplyStream, ReplyTarget } from '../ports.js';
 import { fetchMissedMessages, maxSnowflake } from './catch-up.js';
 import { DiscordAuthError, DiscordSendError } from './errors.js';
@@ -47,8 +48,17 @@ export interface CatchUpReport {
   channels: number;
   fetched: number;
   handedOn: number;
+  /** Policy `stale` while the envelope has no `catchUp` field: missed messages are not handed on at all. */
+  skippedStale: number;
   failedChannels: string[];
 }
+
+/**
+ * Whether the shared envelope schema carries `catchUp` (the proposed field). Until it does, ingress would reject
+ * a marked message as malformed, so under policy `stale` missed messages are skipped (never answered, which is
+ * what `stale` means) instead of being journaled as stale.
+ */
+export const ENVELOPE_CARRIES_CATCH_UP = 'catchUp' in InboundMessageSchema.shape;
 
 /** No pings from bot output: `@everyone` or `<@id>` in a notice must not notify anyone. */
 const NO_MENTIONS: APIAllowedMentions = Object.freeze({ parse: [], replied_user: false });
@@ -67,6 +77,8 @@ export class DiscordChannel implements ChannelAdapter {
   private receiving = false;
   private catchUpsRunning = 0;
   private readyCount = 0;
+  /** Set when the gateway closed with 4004 (authentication failed). */
+  private authFailed = false;
   /** Live messages held while a catch-up pass runs; undefined when not holding. */
   private held: InboundMessage[] | undefined;
   private readonly chains = new Map<string, Promise<void>>();
@@ -95,12 +107,13 @@ export class DiscordChannel implements ChannelAdapter {
     const log = this.o.logger.child({ channel: this.id, platform: 'discord' });
     const ready = once(this.client, Events.ClientReady, signal ? { signal } : {});
     ready.catch(() => undefined);
+    this.authFailed = false;
     this.held = []; // hold live messages until the start catch-up has handed on what was missed
     this.catchUpsRunning = 1;
     this.readyCount = 0;
     this.receiving = true;
     try {
-      await this.client.login(this.o.token);
+      await abortable(this.client.login(this.o.token), signal);
       await ready;
     } catch (err) {
       this.held = undefined;
@@ -108,7 +121,8 @@ export class DiscordChannel implements ChannelAdapter {
       this.catchUpsRunning = 0;
       await this.client.destroy().catch(() => undefined);
       this.lifetime.abort();
-      if ((err as { code?: unknown }).code === DiscordjsErrorCodes.TokenInvalid) throw new DiscordAuthError(this.id, err);
+      // REST 401 on /gateway/bot surfaces as TokenInvalid; a gateway close 4004 as a plain error after the close.
+      if ((err as { code?: unknown }).code === DiscordjsErrorCodes.TokenInvalid || this.authFailed) throw new DiscordAuthError(this.id, err);
       throw err;
     }
     const user = this.client.user!;
@@ -194,7 +208,10 @@ export class DiscordChannel implements ChannelAdapter {
       }
     });
     client.on(Events.ShardResume, (_id, replayed) => log.info({ replayed }, 'discord: gateway session resumed'));
-    client.on(Events.ShardDisconnect, (ev) => log.warn({ code: ev.code }, 'discord: gateway disconnected'));
+    client.on(Events.ShardDisconnect, (ev) => {
+      if (ev.code === GatewayCloseCodes.AuthenticationFailed) this.authFailed = true;
+      log.warn({ code: ev.code }, 'discord: gateway disconnected');
+    });
     client.on(Events.Error, (err) => log.error({ err }, 'discord: client error'));
     client.rest.on('rateLimited', (info: RateLimitData) => {
       const fields = { route: info.route, method: info.method, retryAfterMs: info.retryAfter, global: info.global, scope: info.scope };
@@ -302,7 +319,7 @@ export class DiscordChannel implements ChannelAdapter {
     const cfg = this.o.catchUp;
     const signal = this.lifetime.signal;
     const ctx = this.context();
-    const report: CatchUpReport = { reason, channels: 0, fetched: 0, handedOn: 0, failedChannels: [] };
+    const report: CatchUpReport = { reason, channels: 0, fetched: 0, handedOn: 0, skippedStale: 0, failedChannels: [] };
     try {
       const wanted = new Map<string, string | undefined>();
       if (cfg) {
@@ -334,6 +351,10 @@ export class DiscordChannel implements ChannelAdapter {
         for (const m of missed) {
           const r = normalizeMessage(m, ctx, { allowBots: this.o.allowBots });
           if ('skip' in r) continue;
+          if (policy === 'stale' && !ENVELOPE_CARRIES_CATCH_UP) {
+            report.skippedStale++;
+            continue;
+          }
           report.handedOn++;
           void this.enqueue(policy === 'stale' ? { ...r.message, catchUp: 'stale' } : r.message);
         }
@@ -351,5 +372,21 @@ export class DiscordChannel implements ChannelAdapter {
       if (report.channels > 0) log.info({ ...report }, 'discord: catch-up done');
     }
     await Promise.allSettled([...this.chains.values()]);
+  }
+}
+
+/** Races `promise` against `signal`: rejects with the abort reason when it fires first. Internal. */
+async function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  signal.throwIfAborted();
+  let onAbort!: () => void;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([promise, aborted]);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
   }
 }

@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { FakeDiscord } from '../../../src/fakes/discord.js';
 import { DiscordChannel } from '../../../src/channels/discord/index.js';
 import { isSwitchyardError } from '../../../src/errors/index.js';
@@ -21,6 +21,28 @@ describe('DiscordChannel lifecycle and options', () => {
     expect(fake.requests.find((r) => r.path === '/gateway/bot')!.status).toBe(401);
     expect(fake.gatewayReceived).toHaveLength(0);
     await channel.stop(); // idempotent after a failed start
+  });
+
+  it('maps a gateway authentication failure (close 4004) to E_CHANNEL_AUTH', async () => {
+    const strict = await (await import('../../../src/fakes/discord.js')).FakeDiscord.start({ gatewayToken: 'only-this' });
+    try {
+      const { channel } = makeChannel(strict);
+      const err = await channel.start().catch((e: unknown) => e);
+      expect(isSwitchyardError(err, 'E_CHANNEL_AUTH')).toBe(true);
+      expect(strict.gatewayReceived.some((p) => p.op === 2)).toBe(true);
+    } finally {
+      await strict.close();
+    }
+  });
+
+  it('start(signal) gives up when aborted while connecting, and leaves nothing running', async () => {
+    const { channel } = makeChannel(fake);
+    const ac = new AbortController();
+    fake.events.once('request', () => ac.abort(new Error('gave up')));
+    const err = await channel.start(ac.signal).catch((e: unknown) => e);
+    expect((err as Error).message).toBe('gave up');
+    await vi.waitFor(() => expect(fake.openSockets).toBe(0), { timeout: 3000, interval: 10 });
+    await channel.stop();
   });
 
   it('stops intake on stop(); start() again reconnects and catches up the channels it had seen', async () => {
