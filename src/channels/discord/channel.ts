@@ -26,39 +26,14 @@ import {
   type RateLimitData,
 } from 'discord.js';
 import { chunkMarkdown } from '../../outbound/index.js';
-import { InboundMessageSchema, type InboundMessage } from '../envelope.js';
+import type { InboundMessage } from '../envelope.js';
 import type { ChannelAdapter, IngressResult, OpenReplyOptions, ReplyStream, ReplyTarget } from '../ports.js';
-import { fetchMissedMessages, maxSnowflake } from './catch-up.js';
+import { collectMissed, maxSnowflake, type CatchUpInboundMessage, type CatchUpReport } from './catch-up.js';
 import { DiscordAuthError, DiscordSendError } from './errors.js';
 import { fallbackAnswer, PendingInteractions, registerSlashCommands } from './interactions.js';
 import { normalizeInteraction, normalizeMessage, type NormalizeContext } from './normalize.js';
-import { DISCORD_MAX_MESSAGE, resolveDiscordOptions, type CatchUpChannel, type CatchUpPolicy, type DiscordChannelOptions, type ResolvedDiscordOptions } from './options.js';
+import { DISCORD_MAX_MESSAGE, resolveDiscordOptions, type DiscordChannelOptions, type ResolvedDiscordOptions } from './options.js';
 import { DiscordReplyStream } from './reply-stream.js';
-
-/**
- * A message found by catch-up under policy `stale`: ingress should store it and record it `stale` without
- * answering. Proposed envelope field (see NOTES-discord.md); only set for `stale`, so an `answer` catch-up is a
- * plain `InboundMessage`.
- */
-export type CatchUpInboundMessage = InboundMessage & { catchUp?: CatchUpPolicy };
-
-/** What one catch-up pass did (for logs, tests and the admin API). */
-export interface CatchUpReport {
-  reason: 'start' | 'reidentify';
-  channels: number;
-  fetched: number;
-  handedOn: number;
-  /** Policy `stale` while the envelope has no `catchUp` field: missed messages are not handed on at all. */
-  skippedStale: number;
-  failedChannels: string[];
-}
-
-/**
- * Whether the shared envelope schema carries `catchUp` (the proposed field). Until it does, ingress would reject
- * a marked message as malformed, so under policy `stale` missed messages are skipped (never answered, which is
- * what `stale` means) instead of being journaled as stale.
- */
-export const ENVELOPE_CARRIES_CATCH_UP = 'catchUp' in InboundMessageSchema.shape;
 
 /** No pings from bot output: `@everyone` or `<@id>` in a notice must not notify anyone. */
 const NO_MENTIONS: APIAllowedMentions = Object.freeze({ parse: [], replied_user: false });
@@ -323,41 +298,30 @@ export class DiscordChannel implements ChannelAdapter {
     try {
       const wanted = new Map<string, string | undefined>();
       if (cfg) {
-        let listed: CatchUpChannel[] = [];
         try {
-          listed = await cfg.channels();
+          for (const c of await cfg.channels()) wanted.set(c.channelId, maxSnowflake(wanted.get(c.channelId), c.afterMessageId));
         } catch (err) {
-          log.error({ err }, 'discord: catch-up could not list channels; skipping catch-up');
+          log.error({ err }, 'discord: catch-up could not list channels; catching up only channels seen before');
         }
-        for (const c of listed) wanted.set(c.channelId, maxSnowflake(wanted.get(c.channelId), c.afterMessageId));
       }
       // Also every channel this process saw traffic in, from its newest seen message (after a re-identify, or
       // a stop() and start() of the same adapter).
       for (const [id, last] of this.lastSeen) wanted.set(id, maxSnowflake(wanted.get(id), last));
-      const bounds = { maxMessages: cfg?.maxMessages ?? 50, maxAgeMs: cfg?.maxAgeMs ?? 6 * 3600_000, now: Date.now() };
-      const policy = cfg?.policy ?? 'answer';
-      for (const [channelId, afterMessageId] of wanted) {
-        if (signal.aborted || !ctx) break;
-        report.channels++;
-        let missed: Message[];
-        try {
-          missed = await fetchMissedMessages(this.client, { channelId, afterMessageId }, bounds, signal);
-        } catch (err) {
-          report.failedChannels.push(channelId);
-          log.warn({ err, discordChannelId: channelId }, 'discord: catch-up fetch failed for a channel');
-          continue;
-        }
-        report.fetched += missed.length;
-        for (const m of missed) {
-          const r = normalizeMessage(m, ctx, { allowBots: this.o.allowBots });
-          if ('skip' in r) continue;
-          if (policy === 'stale' && !ENVELOPE_CARRIES_CATCH_UP) {
-            report.skippedStale++;
-            continue;
-          }
-          report.handedOn++;
-          void this.enqueue(policy === 'stale' ? { ...r.message, catchUp: 'stale' } : r.message);
-        }
+      if (ctx) {
+        const missed = await collectMissed(this.client, wanted, {
+          maxMessages: cfg?.maxMessages ?? 50,
+          maxAgeMs: cfg?.maxAgeMs ?? 6 * 3600_000,
+          now: Date.now(),
+          policy: cfg?.policy ?? 'answer',
+          normalize: (m) => {
+            const r = normalizeMessage(m, ctx, { allowBots: this.o.allowBots });
+            return 'skip' in r ? undefined : r.message;
+          },
+          report,
+          log,
+          signal,
+        });
+        for (const m of missed) void this.enqueue(m);
       }
     } finally {
       // Release held live messages behind the caught-up ones (same chains, so order holds), once the last
