@@ -104,6 +104,7 @@ export class DiscordReplyStream implements ReplyStream {
         if (this.d.signal.aborted) return;
         if (done.has(index)) continue;
         const platformMessageId = index === 0 && this.previewId !== undefined ? await this.finalizePreview(content) : await this.post(index, content);
+        if (platformMessageId === undefined) return; // aborted during the request: the run is over, quietly
         await this.d.deliveries.record({ runId: this.d.runId, chunkIndex: index, platformMessageId });
       }
     } finally {
@@ -130,17 +131,23 @@ export class DiscordReplyStream implements ReplyStream {
     this.d.signal.removeEventListener('abort', this.onAbort);
   }
 
-  private async finalizePreview(content: string): Promise<string> {
+  /**
+   * Requests below resolve `undefined` when the run's signal aborted them. Discord may still have accepted a
+   * create whose response was cut off; it goes unrecorded, and the chunk's nonce (`enforce_nonce`) keeps a
+   * re-run of the turn (after a drain, say) from posting it a second time.
+   */
+  private async finalizePreview(content: string): Promise<string | undefined> {
     const id = this.previewId!;
     try {
       await this.d.rest.patch(Routes.channelMessage(this.d.discordChannelId, id), { body: { content, allowed_mentions: NO_MENTIONS }, signal: this.d.signal });
       return id;
     } catch (err) {
+      if (this.d.signal.aborted) return undefined;
       throw new DiscordSendError(this.d.channelId, 'editing the preview into the reply', this.d.discordChannelId, err);
     }
   }
 
-  private async post(index: number, content: string): Promise<string> {
+  private async post(index: number, content: string): Promise<string | undefined> {
     const body: RESTPostAPIChannelMessageJSONBody = {
       content,
       allowed_mentions: NO_MENTIONS,
@@ -152,6 +159,7 @@ export class DiscordReplyStream implements ReplyStream {
       const msg = (await this.d.rest.post(Routes.channelMessages(this.d.discordChannelId), { body, signal: this.d.signal })) as { id: string };
       return msg.id;
     } catch (err) {
+      if (this.d.signal.aborted) return undefined;
       throw new DiscordSendError(this.d.channelId, `sending chunk ${index}`, this.d.discordChannelId, err);
     }
   }

@@ -86,4 +86,22 @@ describe('DiscordChannel lifecycle and options', () => {
     }
     expect(() => new DiscordChannel(base)).not.toThrow();
   });
+
+  it('delivers replies before start() (a recovered run re-answering while the gateway connects)', async () => {
+    const { channel, deliveries } = makeChannel(fake);
+    await channel.openReply({ channelId: 'dc', sessionKey: `dc:group:${GENERAL}`, chatId: GENERAL, peer: 'group' }, { runId: 'recovered#2', signal: new AbortController().signal }).complete('answer after a crash');
+    expect(fake.botMessages(GENERAL).map((m) => m.content)).toEqual(['answer after a crash']);
+    expect(deliveries.records).toEqual([{ runId: 'recovered#2', chunkIndex: 0, platformMessageId: fake.botMessages(GENERAL)[0]!.id }]);
+    expect(fake.gatewayReceived).toHaveLength(0);
+    await channel.stop();
+  });
+
+  it('groupScope sender gives each person their own session in a guild channel', async () => {
+    const { channel, ingress } = makeChannel(fake, { groupScope: 'sender' });
+    await channel.start();
+    fake.postMessage({ channelId: GENERAL, author: alice, content: 'mine' });
+    const [m] = await ingress.waitForAccepted(1);
+    expect(m!.sessionKey).toBe(`dc:group:${GENERAL}:sender:${alice.id}`);
+    await channel.stop();
+  });
 });

@@ -92,6 +92,19 @@ describe('DiscordChannel outbound', () => {
     expect(deliveries.records).toHaveLength(0);
   });
 
+  it('stops between chunks when the run is aborted mid-delivery, quietly', async () => {
+    const ac = new AbortController();
+    fake.events.on('request', (r: FakeRequest) => {
+      if (r.method === 'POST' && r.path === `/channels/${GENERAL}/messages`) ac.abort();
+    });
+    // Resolves (an aborted run is not a send failure), and no chunk after the abort is requested. Chunk 0 was
+    // accepted by the fake; whether its response beat the abort decides whether it was recorded.
+    await channel.openReply(general, { runId: 'run-mid', signal: ac.signal }).complete(longReply());
+    expect(posts(fake, GENERAL)).toHaveLength(1);
+    expect(fake.botMessages(GENERAL)).toHaveLength(1);
+    expect(deliveries.records.every((r) => r.chunkIndex === 0)).toBe(true);
+  });
+
   it('honours a 429 on send: waits retry_after, then delivers exactly once, and reports the rate limit', async () => {
     fake.rateLimitNext('POST', new RegExp(`^/channels/${DM}/messages$`), { retryAfterMs: 400 });
     const t0 = Date.now();
