@@ -112,6 +112,7 @@ export function createAgent(deps: AgentDeps): Agent {
       logger: log,
     });
   const meter = new ContextMeter({ contextWindow: config.contextWindow });
+  const summaryMaxTokens = Math.min(1024, Math.floor(config.contextWindow / 4));
   const backgroundLane = (): BackgroundLane => deps.lane(config.backgroundLane);
 
   // System message token counts, cached by text (pins and summaries change rarely; the prompt per agent never).
@@ -152,7 +153,15 @@ export function createAgent(deps: AgentDeps): Agent {
     model: config.compaction.model,
     now,
     logger: log,
-    summarize: deps.summarize ?? defaultSummarizer(provider, config.compaction.model),
+    summarize:
+      deps.summarize ??
+      defaultSummarizer(provider, {
+        model: config.compaction.model,
+        counter,
+        maxTokens: summaryMaxTokens,
+        // Leave room for the answer and for tokenizer mismatch (the meter's calibration is not applied here).
+        budgetTokens: Math.floor((config.contextWindow - summaryMaxTokens) * 0.75),
+      }),
     onApplied: (sessionKey) => {
       prime(sessionKey).catch((err: unknown) => log.warn({ sessionKey, err }, 'context re-estimate after compaction failed'));
     },

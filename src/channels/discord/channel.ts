@@ -10,6 +10,7 @@
  *   A message seen both live and in history has the same `id`, so the store reports it `duplicate`.
  * - After `stop()` nothing new reaches ingress; messages already normalized are handed on before disconnecting.
  */
+import { guardGatewayPackets } from './packet-guard.js';
 import { once } from 'node:events';
 import {
   Client,
@@ -171,6 +172,7 @@ export class DiscordChannel implements ChannelAdapter {
     });
     client.rest.setToken(this.o.token); // replies may be opened for recovered runs before the gateway is up
     const log = this.o.logger.child({ channel: this.id, platform: 'discord' });
+    guardGatewayPackets(client, log);
     client.on(Events.MessageCreate, (m) => this.onMessage(m));
     client.on(Events.InteractionCreate, (i) => void this.onInteraction(i));
     client.on(Events.ShardReady, () => {
@@ -212,7 +214,14 @@ export class DiscordChannel implements ChannelAdapter {
   private onMessage(message: Message): void {
     const ctx = this.context();
     if (!this.receiving || !ctx) return;
-    const result = normalizeMessage(message, ctx, { allowBots: this.o.allowBots });
+    let result: ReturnType<typeof normalizeMessage>;
+    try {
+      result = normalizeMessage(message, ctx, { allowBots: this.o.allowBots });
+    } catch (err) {
+      // A structure discord.js built from a malformed payload (no author, say): skip it, never throw into discord.js.
+      this.o.logger.warn({ err, channel: this.id, messageId: message.id }, 'discord: message could not be normalized; skipped');
+      return;
+    }
     if ('skip' in result) {
       this.o.logger.debug({ channel: this.id, messageId: message.id, skip: result.skip, detail: result.detail }, 'discord: message skipped');
       return;
