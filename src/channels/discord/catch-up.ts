@@ -43,6 +43,20 @@ export interface CatchUpBounds {
   now: number;
 }
 
+/**
+ * Turns stored messages of a Discord channel config (e.g. the newest per recent session, from the store) into
+ * catch-up entries: one per Discord channel (`threadId ?? chatId`) with its newest platform message id.
+ * @example catchUp: { channels: async () => catchUpChannelsOf(await store.recentMessages('dc-main', since)) }
+ */
+export function catchUpChannelsOf(rows: Iterable<Pick<InboundMessage, 'chatId' | 'threadId' | 'platformMessageId'>>): CatchUpChannel[] {
+  const newest = new Map<string, string>();
+  for (const r of rows) {
+    const key = r.threadId ?? r.chatId;
+    newest.set(key, maxSnowflake(newest.get(key), r.platformMessageId)!);
+  }
+  return [...newest].map(([channelId, afterMessageId]) => ({ channelId, afterMessageId }));
+}
+
 /** Discord returns at most 100 messages per history request. */
 const PAGE = 100;
 

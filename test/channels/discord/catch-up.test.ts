@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FakeDiscord } from '../../../src/fakes/discord.js';
-import { ENVELOPE_CARRIES_CATCH_UP, type CatchUpChannel, type CatchUpInboundMessage, type DiscordChannel } from '../../../src/channels/discord/index.js';
+import { catchUpChannelsOf, ENVELOPE_CARRIES_CATCH_UP, type CatchUpChannel, type CatchUpInboundMessage, type DiscordChannel } from '../../../src/channels/discord/index.js';
 import { InboundMessageSchema } from '../../../src/channels/index.js';
 import { alice, bob, DM, GENERAL, makeChannel, MemoryDeliveries, RecordingIngress, startFake, THREAD } from './helpers.js';
 
@@ -134,5 +134,20 @@ describe('DiscordChannel catch-up after downtime', () => {
     const c = await run({ catchUp: { channels: async () => [{ channelId: '777777777777777777' }, { channelId: DM }] } });
     expect(ingress.accepted.map((m) => m.text)).toEqual(['still here']);
     expect(c.lastCatchUp!.failedChannels).toEqual(['777777777777777777']);
+  });
+
+  it('catchUpChannelsOf keys threads by thread id and keeps the newest id as a 64-bit number, not a string', () => {
+    expect(
+      catchUpChannelsOf([
+        { chatId: GENERAL, platformMessageId: '999999999999999999' },
+        { chatId: GENERAL, platformMessageId: '1000000000000000000' }, // longer = newer, though "smaller" as a string
+        { chatId: GENERAL, threadId: THREAD, platformMessageId: '5' },
+        { chatId: DM, platformMessageId: '7' },
+      ]),
+    ).toEqual([
+      { channelId: GENERAL, afterMessageId: '1000000000000000000' },
+      { channelId: THREAD, afterMessageId: '5' },
+      { channelId: DM, afterMessageId: '7' },
+    ]);
   });
 });
