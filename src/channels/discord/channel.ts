@@ -62,6 +62,7 @@ export class DiscordChannel implements ChannelAdapter {
   private readonly lastSeen = new Map<string, string>();
   private readonly pending = new PendingInteractions();
   private lifetime = new AbortController();
+  private starting: Promise<void> | undefined;
 
   constructor(options: DiscordChannelOptions) {
     this.o = resolveDiscordOptions(options);
@@ -74,7 +75,15 @@ export class DiscordChannel implements ChannelAdapter {
     return this.client;
   }
 
-  async start(signal?: AbortSignal): Promise<void> {
+  start(signal?: AbortSignal): Promise<void> {
+    // A second call while starting joins the first; after a completed start it resolves at once.
+    this.starting ??= this.connect(signal).finally(() => {
+      this.starting = undefined;
+    });
+    return this.starting;
+  }
+
+  private async connect(signal?: AbortSignal): Promise<void> {
     if (this.receiving) return;
     if (this.lifetime.signal.aborted) {
       this.lifetime = new AbortController();

@@ -96,6 +96,15 @@ describe('DiscordChannel lifecycle and options', () => {
     await channel.stop();
   });
 
+  it('a second start() while starting joins the first: one gateway session', async () => {
+    const { channel } = makeChannel(fake);
+    await Promise.all([channel.start(), channel.start()]);
+    await channel.start();
+    expect(fake.gatewayReceived.filter((p) => p.op === 2)).toHaveLength(1);
+    expect(fake.requests.filter((r) => r.path === '/gateway/bot')).toHaveLength(1);
+    await channel.stop();
+  });
+
   it('groupScope sender gives each person their own session in a guild channel', async () => {
     const { channel, ingress } = makeChannel(fake, { groupScope: 'sender' });
     await channel.start();
