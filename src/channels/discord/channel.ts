@@ -242,10 +242,13 @@ export class DiscordChannel implements ChannelAdapter {
   /** Hands a message to ingress on its Discord channel's chain (keeps per-channel order). */
   private enqueue(message: CatchUpInboundMessage): Promise<void> {
     const key = message.threadId ?? message.chatId;
-    this.lastSeen.set(key, maxSnowflake(this.lastSeen.get(key), message.platformMessageId)!);
     const prev = this.chains.get(key) ?? Promise.resolve();
     const next = prev.then(async () => {
-      await this.handOn(message);
+      // Only a message ingress took (durable or decided) moves the catch-up mark: one it refused is fetched
+      // again by the next catch-up pass instead of being skipped over.
+      if ((await this.handOn(message)) !== undefined) {
+        this.lastSeen.set(key, maxSnowflake(this.lastSeen.get(key), message.platformMessageId)!);
+      }
     });
     this.chains.set(key, next);
     void next.then(() => {

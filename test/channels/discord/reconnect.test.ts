@@ -63,7 +63,31 @@ describe('DiscordChannel across gateway reconnects', () => {
     await ingress.waitForAccepted(4);
     expect(ingress.received.map((m) => m.text)).toEqual(['before', 'lost-1', 'lost-2', 'after']);
   });
+
+  it('a message ingress refused is fetched again by the next catch-up pass', async () => {
+    // Ingress fails once (a store write error, say) for this message: it must not be skipped over for good.
+    let failOnce = true;
+    const receive = ingress.receive.bind(ingress);
+    ingress.receive = async (m) => {
+      if (m.text === 'flaky' && failOnce) {
+        failOnce = false;
+        throw new Error('store write failed');
+      }
+      return receive(m);
+    };
+    fake.postMessage({ channelId: GENERAL, author: alice, content: 'flaky' });
+    fake.postMessage({ channelId: DM, author: alice, content: 'marker' });
+    await ingress.waitForAccepted(2);
+    expect(failOnce).toBe(false);
+    expect(ingress.accepted.map((m) => m.text)).toEqual(['before', 'marker']);
+    const identified = once(fake.events, 'identify');
+    fake.forceReconnect('invalidate');
+    await identified;
+    await ingress.waitForAccepted(3);
+    expect(ingress.accepted.map((m) => m.text)).toEqual(['before', 'marker', 'flaky']);
+  });
 });
+
 
 async function vi_waitFor(cond: () => boolean): Promise<void> {
   const { vi } = await import('vitest');
