@@ -269,7 +269,13 @@ export class DiscordChannel implements ChannelAdapter {
   private async onInteraction(interaction: Interaction): Promise<void> {
     const ctx = this.context();
     if (!interaction.isChatInputCommand() || !this.receiving || !ctx) return;
-    const result = normalizeInteraction(interaction, ctx);
+    let result: ReturnType<typeof normalizeInteraction>;
+    try {
+      result = normalizeInteraction(interaction, ctx);
+    } catch (err) {
+      this.o.logger.warn({ err, channel: this.id, interactionId: interaction.id }, 'discord: interaction could not be normalized; skipped');
+      return;
+    }
     if ('skip' in result) {
       this.o.logger.debug({ channel: this.id, interactionId: interaction.id, skip: result.skip }, 'discord: interaction skipped');
       return;
@@ -335,8 +341,13 @@ export class DiscordChannel implements ChannelAdapter {
           now: Date.now(),
           policy: cfg?.policy ?? 'answer',
           normalize: (m) => {
-            const r = normalizeMessage(m, ctx, { allowBots: this.o.allowBots });
-            return 'skip' in r ? undefined : r.message;
+            try {
+              const r = normalizeMessage(m, ctx, { allowBots: this.o.allowBots });
+              return 'skip' in r ? undefined : r.message;
+            } catch (err) {
+              log.warn({ err, messageId: m.id }, 'discord: missed message could not be normalized; skipped');
+              return undefined;
+            }
           },
           report,
           log,
