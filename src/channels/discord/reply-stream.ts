@@ -42,9 +42,15 @@ export interface ReplyStreamDeps {
 /** No pings from model output: `@everyone` or `<@id>` in a reply must not notify anyone. */
 const NO_MENTIONS: APIAllowedMentions = Object.freeze({ parse: [], replied_user: false });
 
-/** Nonce for chunk `index` of `runId`: stable across retries and re-runs, at most 25 characters. Internal. */
+/**
+ * Nonce for chunk `index` of the turn `runId` answers: at most 25 characters, and the same for every attempt
+ * of the turn (`<owner id>#<attempt>` minus the attempt). A crash between Discord accepting a chunk and the
+ * delivery record being written re-runs the turn as the next attempt; with `enforce_nonce`, Discord then
+ * returns the chunk it already has instead of posting it twice. Internal.
+ */
 export function chunkNonce(runId: string, index: number): string {
-  return createHash('sha256').update(`${runId}#${index}`).digest('base64url').slice(0, 25);
+  const turn = runId.replace(/#\d+$/, '');
+  return createHash('sha256').update(`${turn}#${index}`).digest('base64url').slice(0, 25);
 }
 
 /** The Discord `ReplyStream`. Internal: built by `DiscordChannel.openReply`. */
