@@ -1,0 +1,6 @@
+// Build step after `tsc`: copies files tsc does not emit (the webchat / dashboard pages) into dist/.
+import { cpSync, existsSync } from 'node:fs';
+
+const from = new URL('../src/webchat/public/', import.meta.url);
+const to = new URL('../dist/webchat/public/', import.meta.url);
+if (existsSync(from)) cpSync(from, to, { recursive: true });
