@@ -3,6 +3,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
+import process from 'node:process';
+import { URL } from 'node:url';
 
 const root = new URL('..', import.meta.url);
 const dist = (p) => new URL(`../dist/${p}`, import.meta.url).pathname;
@@ -27,7 +29,7 @@ const url = await new Promise((resolve, reject) => {
   });
   fake.once('exit', (code) => reject(new Error(`fake model server exited (${code})`)));
 });
-console.warn(`demo: fake model at ${url}`);
+process.stderr.write(`demo: fake model at ${url}\n`);
 
 const gateway = spawn(process.execPath, [dist('cli/main.js'), 'start', ...process.argv.slice(2)], {
   cwd: root,
