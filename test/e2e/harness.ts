@@ -3,11 +3,12 @@
  * skipped. Install both with `apt-get install chromium` and the `playwright-core` devDependency (`.ci/run`).
  */
 import { existsSync } from 'node:fs';
+import type * as PlaywrightCore from 'playwright-core';
 
 /** Where Debian puts Chromium; `SWITCHYARD_CHROMIUM` overrides. */
 export const CHROMIUM_PATH = process.env.SWITCHYARD_CHROMIUM ?? '/usr/bin/chromium';
 
-type Playwright = typeof import('playwright-core');
+type Playwright = typeof PlaywrightCore;
 
 /** playwright-core and Chromium, or the reason the browser suite cannot run here. */
 export async function loadBrowserKit(): Promise<{ playwright: Playwright; skip?: undefined } | { playwright?: undefined; skip: string }> {

@@ -133,7 +133,7 @@ describe.skipIf(kit.skip !== undefined)('webchat in headless Chromium', () => {
     // 3. The dashboard, live over SSE, shows the answered and the stopped message.
     await dashboard.waitForSelector('#outcomes li[data-outcome="cancelled"][data-reason="stop"]', { timeout: 10_000 });
     await dashboard.waitForSelector('#outcomes li[data-outcome="answered"]');
-    await dashboard.waitForFunction(() => Number(document.getElementById('throughput')?.dataset.total ?? 0) >= 2, undefined, { timeout: 10_000 });
+    await dashboard.waitForSelector('#throughput[data-total="2"]', { timeout: 10_000 }); // the chart counted both
     const mainLane = await dashboard.locator('#lanes tr[data-lane="main"] .active').textContent();
     expect(mainLane).toBe('0 / 2');
     expect(await dashboard.locator('#sessions tr[data-session]').count()).toBe(0);
