@@ -123,6 +123,11 @@ describe.skipIf(kit.skip !== undefined)('webchat in headless Chromium', () => {
     await second.locator('.body', { hasText: 'word3 ' }).waitFor({ timeout: 10_000 });
     expect(await second.getAttribute('class')).toContain('streaming');
     expect(await chat.isEnabled('#stop')).toBe(true);
+    // Meanwhile the dashboard shows the session running and its lane slot taken.
+    const sessionKey = await chat.getAttribute('body', 'data-session');
+    expect(sessionKey).toMatch(/^local:dm:/);
+    await dashboard.waitForSelector(`#sessions tr[data-session="${sessionKey}"][data-state="running"]`, { timeout: 10_000 });
+    await dashboard.locator('#lanes tr[data-lane="main"] .active', { hasText: /^1 \/ 2$/ }).waitFor({ timeout: 10_000 });
     await chat.click('#stop');
     await chat.waitForSelector('.msg.assistant[data-state="stopped"]', { timeout: 10_000 });
     const partial = (await second.locator('.body').textContent()) ?? '';
@@ -134,8 +139,9 @@ describe.skipIf(kit.skip !== undefined)('webchat in headless Chromium', () => {
     await dashboard.waitForSelector('#outcomes li[data-outcome="cancelled"][data-reason="stop"]', { timeout: 10_000 });
     await dashboard.waitForSelector('#outcomes li[data-outcome="answered"]');
     await dashboard.waitForSelector('#throughput[data-total="2"]', { timeout: 10_000 }); // the chart counted both
-    const mainLane = await dashboard.locator('#lanes tr[data-lane="main"] .active').textContent();
-    expect(mainLane).toBe('0 / 2');
+    // Lanes and sessions come with the periodic snapshot: the lane is free again and no session holds work.
+    await dashboard.locator('#lanes tr[data-lane="main"] .active', { hasText: /^0 \/ 2$/ }).waitFor({ timeout: 10_000 });
+    await dashboard.locator('#sessions td.empty').waitFor({ timeout: 10_000 });
     expect(await dashboard.locator('#sessions tr[data-session]').count()).toBe(0);
     // Nothing more arrived after the stop (checked after the dashboard steps, which take real time).
     expect(await second.locator('.body').textContent()).toBe(partial);
