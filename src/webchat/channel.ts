@@ -43,6 +43,8 @@ export interface WebchatChannelOptions {
   outboxSize?: number;
   /** Most open sockets. Default 256. */
   maxSockets?: number;
+  /** Most browsers with no open tab whose outbox is kept (oldest forgotten first). Default 1000. */
+  maxOfflineClients?: number;
   /** Clock (ms). Default `Date.now`. */
   now?: () => number;
 }
@@ -72,6 +74,9 @@ export class WebchatChannel implements ChannelAdapter {
   private readonly now: () => number;
   private readonly outboxSize: number;
   private readonly maxSockets: number;
+  private readonly maxOfflineClients: number;
+  /** Browsers with no open tab but a non-empty outbox, oldest first (Map keeps insertion order). */
+  private readonly offline = new Map<string, Client>();
   private readonly wss: WebSocketServer;
   private readonly clients = new Map<string, Client>();
   private readonly sockets = new Map<WebSocket, SocketState>();
@@ -87,6 +92,7 @@ export class WebchatChannel implements ChannelAdapter {
     this.now = options.now ?? Date.now;
     this.outboxSize = options.outboxSize ?? 50;
     this.maxSockets = options.maxSockets ?? 256;
+    this.maxOfflineClients = options.maxOfflineClients ?? 1000;
     this.wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes ?? 64 * 1024 });
   }
 
@@ -212,6 +218,7 @@ export class WebchatChannel implements ChannelAdapter {
     }
     state.client = client;
     client.sockets.add(ws);
+    this.offline.delete(clientId);
     this.send(ws, { type: 'ready', clientId, sessionKey: client.sessionKey, channelId: this.id });
     // Replies produced while no tab was open, in order.
     const backlog = client.outbox;
@@ -260,6 +267,7 @@ export class WebchatChannel implements ChannelAdapter {
       const c = client ?? this.addOfflineClient(clientId);
       c.outbox.push(frame);
       if (c.outbox.length > this.outboxSize) c.outbox.splice(0, c.outbox.length - this.outboxSize);
+      this.markOffline(c);
       return false;
     }
     for (const ws of client.sockets) this.send(ws, frame);
@@ -273,9 +281,23 @@ export class WebchatChannel implements ChannelAdapter {
     return client;
   }
 
-  /** A client with no tab and nothing waiting costs no memory. */
+  /** A client with no tab and nothing waiting costs no memory; one with an outbox counts against the bound. */
   private forgetIfIdle(client: Client): void {
-    if (client.sockets.size === 0 && client.outbox.length === 0) this.clients.delete(client.id);
+    if (client.sockets.size > 0) return;
+    if (client.outbox.length === 0) this.clients.delete(client.id);
+    else this.markOffline(client);
+  }
+
+  /** Keeps at most `maxOfflineClients` outboxes: the browser gone longest loses its undelivered frames. */
+  private markOffline(client: Client): void {
+    if (this.offline.has(client.id)) return;
+    this.offline.set(client.id, client);
+    while (this.offline.size > this.maxOfflineClients) {
+      const oldest = this.offline.keys().next().value as string;
+      this.offline.delete(oldest);
+      this.clients.delete(oldest);
+      this.log.debug({ clientId: oldest }, 'forgot an offline webchat client and its outbox');
+    }
   }
 
   private send(ws: WebSocket, frame: ServerFrame): void {

@@ -249,6 +249,30 @@ describe('replies', () => {
     expect(back.frames[1]).toMatchObject({ text: 'the answer' });
   });
 
+  it('bounds the outboxes of browsers that went away: the one gone longest is forgotten', async () => {
+    const small = new WebchatChannel({ id: 'local', ingress, maxOfflineClients: 1 });
+    await small.start();
+    const other = createHttpServer({ port: 0, webchat: small, pages: false });
+    const { port } = await other.listen();
+    try {
+      await small.notify(target('browserAAAA'), 'for A');
+      await small.notify(target('browserBBBB'), 'for B');
+      const a = await Client.open(`ws://127.0.0.1:${port}/ws/chat`);
+      const b = await Client.open(`ws://127.0.0.1:${port}/ws/chat`);
+      clients.push(a, b);
+      await hello(a, 'browserAAAA');
+      await hello(b, 'browserBBBB');
+      await b.next('notice');
+      expect(b.frames[1]).toEqual({ type: 'notice', text: 'for B' });
+      await small.notify(target('browserAAAA'), 'live for A');
+      expect((await a.next('notice')).text).toBe('live for A'); // A's old outbox was dropped, live delivery works
+      expect(a.frames.filter((f) => f.type === 'notice')).toHaveLength(1);
+    } finally {
+      await small.stop();
+      await other.close();
+    }
+  });
+
   it('closes sockets on stop', async () => {
     const c = await connect();
     await hello(c);
