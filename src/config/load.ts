@@ -126,7 +126,15 @@ export function parseConfig(text: string, file: string, env: ConfigEnv = process
     );
   }
   interpolateDocument(doc, env, lines, file, refs);
-  const input: unknown = doc.toJS() ?? {};
+  let input: unknown;
+  try {
+    // Aliases are resolved here: an alias to a missing anchor (or an alias bomb) throws from `toJS`.
+    input = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  } catch (err) {
+    throw new ConfigError('E_CONFIG_INVALID', file, [
+      { file, path: '', line: 1, message: `YAML: ${(err as Error).message}`, hint: 'Define each &anchor before its *alias, or avoid aliases.' },
+    ]);
+  }
   if (typeof input !== 'object' || Array.isArray(input)) {
     throw new ConfigError('E_CONFIG_INVALID', file, [
       { file, path: '', line: 1, message: 'the file must be a YAML mapping (key: value lines)', hint: 'Start from config/switchyard.yaml.' },
