@@ -1,96 +1,64 @@
 /**
- * Headless Chromium against a real gateway stack on loopback: chat in the webchat page, watch the reply stream,
- * press Stop mid-stream, and see the dashboard (a second tab, live over SSE) show both outcomes.
- *
- * The stack is the real one minus the model: MemoryStore, Scheduler, Ingress, WebchatChannel, the HTTP server
- * with metrics and the dashboard feed; the model is a scripted runner that streams words on a timer and honours
- * the run's abort signal, as the agent runtime does.
+ * Headless Chromium against the whole gateway on loopback: `createGateway` from the shipped config shape
+ * (SQLite store in a temp dir, the webchat channel, one agent) talking to the bundled fake OpenAI-compatible
+ * server. Chat in the webchat page, watch the reply stream, press Stop mid-stream, and see the dashboard (a
+ * second tab, live over SSE) show the running session and then both outcomes.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import type { InboundMessage } from '../../src/channels/index.js';
-import { createHttpServer, SchedulerAdminBackend, type HttpServer } from '../../src/http/index.js';
-import { Ingress, replyTargetOf } from '../../src/ingress/index.js';
-import { Metrics, bindScheduler } from '../../src/metrics/index.js';
-import { Scheduler } from '../../src/scheduler/index.js';
-import { MemoryStore } from '../../src/store/index.js';
-import { SchedulerDashboardFeed, WebchatChannel } from '../../src/webchat/index.js';
+import { parseConfig } from '../../src/config/index.js';
+import { FakeOpenAIServer, type FakeChatRequest, type FakeStep } from '../../src/fakes/index.js';
+import { createGateway, type Gateway } from '../../src/gateway/index.js';
 import { CHROMIUM_ARGS, CHROMIUM_PATH, loadBrowserKit } from './harness.js';
 
 const kit = await loadBrowserKit();
 if (kit.skip !== undefined) console.warn(kit.skip);
 
-/** The scripted model: the reply to "long ..." takes ~10 s (so Stop lands mid-stream); anything else ~0.3 s. */
-function scriptFor(text: string): string[] {
-  const n = text.startsWith('long') ? 200 : 6;
-  return Array.from({ length: n }, (_, i) => `word${i + 1} `);
+/** The fake model: "long story please" gets 200 words at 50 ms each (~10 s, so Stop lands mid-stream). */
+function respond(request: FakeChatRequest): FakeStep {
+  const lastUser = [...request.messages].reverse().find((m) => m.role === 'user')?.content ?? '';
+  const n = lastUser.includes('long story please') ? 200 : 6;
+  const text = Array.from({ length: n }, (_, i) => `word${i + 1}`).join(' ');
+  return { kind: 'reply', text, tokenDelayMs: n === 200 ? 50 : 20 };
 }
 
-describe.skipIf(kit.skip !== undefined)('webchat in headless Chromium', () => {
+describe.skipIf(kit.skip !== undefined)('webchat in headless Chromium against the gateway', () => {
   let browser: Browser;
-  let server: HttpServer;
-  let scheduler: Scheduler<InboundMessage>;
-  let channel: WebchatChannel;
-  let feed: SchedulerDashboardFeed<InboundMessage>;
+  let model: FakeOpenAIServer;
+  let gateway: Gateway;
+  let dir: string;
   let base: string;
 
   beforeAll(async () => {
-    const store = new MemoryStore();
-    // eslint-disable-next-line prefer-const -- assigned after the scheduler, which the runner closes over
-    let webchat: WebchatChannel;
-    scheduler = new Scheduler<InboundMessage>({
-      lanes: { main: 2, subagent: 1, background: 1 },
-      settings: () => ({ mode: 'followup', maxConcurrent: 1 }),
-      cutoffs: store.cutoffs,
-      run: async (turn, ctx) => {
-        const owner = turn.messages[0]!;
-        const reply = webchat.openReply(replyTargetOf(owner), { runId: turn.id, signal: ctx.signal });
-        let text = '';
-        try {
-          for (const word of scriptFor(owner.text)) {
-            await new Promise<void>((resolve, reject) => {
-              const timer = setTimeout(resolve, 50);
-              ctx.signal.addEventListener('abort', () => {
-                clearTimeout(timer);
-                reject(ctx.signal.reason);
-              }, { once: true });
-            });
-            text += word;
-            reply.delta(word);
-          }
-          await reply.complete(text.trim());
-        } catch (err) {
-          await reply.cancel('stopped');
-          throw err;
-        }
-      },
-    });
-    const ingress = new Ingress({ store, scheduler, channel: (id) => (id === 'local' ? webchat : undefined) });
-    webchat = new WebchatChannel({ id: 'local', ingress, deliveryLog: store });
-    channel = webchat;
-    await webchat.start();
-    const metrics = new Metrics({ processMetrics: false });
-    bindScheduler(metrics, scheduler);
-    feed = new SchedulerDashboardFeed(scheduler, { snapshotIntervalMs: 250 });
-    server = createHttpServer({
-      port: 0,
-      metrics,
-      webchat,
-      dashboard: feed,
-      admin: new SchedulerAdminBackend({ scheduler, store, channelIds: ['local'] }),
-    });
-    const { port } = await server.listen();
-    server.setReadiness('ready');
-    base = `http://127.0.0.1:${port}`;
+    model = new FakeOpenAIServer({ responder: respond });
+    const { url: modelUrl } = await model.start();
+    dir = mkdtempSync(join(tmpdir(), 'switchyard-e2e-'));
+    const yaml = [
+      `store: { path: ${JSON.stringify(join(dir, 'switchyard.db'))}, backup: { dir: ${JSON.stringify(join(dir, 'backups'))} } }`,
+      'http: { host: 127.0.0.1, port: 0 }',
+      'lanes: { main: 2, subagent: 1, background: 1 }',
+      'agents:',
+      '  default:',
+      `    provider: { baseUrl: ${JSON.stringify(modelUrl)}, model: fake-model }`,
+      '    contextWindow: 32768',
+      '    systemPrompt: You are a test.',
+      'channels:',
+      '  - { id: local, type: webchat, agent: default, lane: main }',
+    ].join('\n');
+    gateway = await createGateway(parseConfig(yaml, 'e2e.yaml', {}));
+    const { url } = await gateway.start();
+    base = url;
     browser = await kit.playwright!.chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true });
   });
 
   afterAll(async () => {
     await browser?.close();
-    await channel?.stop();
-    feed?.close();
-    await server?.close();
-    await scheduler?.drain({ deadlineMs: 0 });
+    await gateway?.stop({ deadlineMs: 0 });
+    await model?.close();
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   });
 
   it('streams a reply, stops another mid-stream, and the dashboard shows both', async () => {
@@ -143,7 +111,10 @@ describe.skipIf(kit.skip !== undefined)('webchat in headless Chromium', () => {
     await dashboard.locator('#lanes tr[data-lane="main"] .active', { hasText: /^0 \/ 2$/ }).waitFor({ timeout: 10_000 });
     await dashboard.locator('#sessions td.empty').waitFor({ timeout: 10_000 });
     expect(await dashboard.locator('#sessions tr[data-session]').count()).toBe(0);
-    // Nothing more arrived after the stop (checked after the dashboard steps, which take real time).
+    // The abort tore the model's HTTP stream down, and nothing more arrived in the chat after the stop.
+    const longRequest = model.chatRequests.find((r) => JSON.stringify(r.body?.messages).includes('long story please'));
+    expect(longRequest?.closedByClient).toBe(true);
+    expect(longRequest!.tokensSent).toBeLessThan(200);
     expect(await second.locator('.body').textContent()).toBe(partial);
     expect(pageErrors).toEqual([]);
     await context.close();
