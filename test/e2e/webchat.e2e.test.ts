@@ -25,6 +25,22 @@ function respond(request: FakeChatRequest): FakeStep {
   return { kind: 'reply', text, tokenDelayMs: n === 200 ? 50 : 20 };
 }
 
+/** The shipped config's shape: SQLite in `dir`, loopback HTTP on a free port, the webchat channel, one agent. */
+function configYaml(dir: string, modelUrl: string, extra: { adminToken?: string; maxAttempts?: number } = {}): string {
+  return [
+    `store: { path: ${JSON.stringify(join(dir, 'switchyard.db'))}, backup: { dir: ${JSON.stringify(join(dir, 'backups'))} } }`,
+    `http: { host: 127.0.0.1, port: 0${extra.adminToken ? `, adminToken: ${extra.adminToken}` : ''} }`,
+    'lanes: { main: 2, subagent: 1, background: 1 }',
+    'agents:',
+    '  default:',
+    `    provider: { baseUrl: ${JSON.stringify(modelUrl)}, model: fake-model, maxAttempts: ${extra.maxAttempts ?? 3} }`,
+    '    contextWindow: 32768',
+    '    systemPrompt: You are a test.',
+    'channels:',
+    '  - { id: local, type: webchat, agent: default, lane: main }',
+  ].join('\n');
+}
+
 describe.skipIf(kit.skip !== undefined)('webchat in headless Chromium against the gateway', () => {
   let browser: Browser;
   let model: FakeOpenAIServer;
@@ -36,19 +52,7 @@ describe.skipIf(kit.skip !== undefined)('webchat in headless Chromium against th
     model = new FakeOpenAIServer({ responder: respond });
     const { url: modelUrl } = await model.start();
     dir = mkdtempSync(join(tmpdir(), 'switchyard-e2e-'));
-    const yaml = [
-      `store: { path: ${JSON.stringify(join(dir, 'switchyard.db'))}, backup: { dir: ${JSON.stringify(join(dir, 'backups'))} } }`,
-      'http: { host: 127.0.0.1, port: 0 }',
-      'lanes: { main: 2, subagent: 1, background: 1 }',
-      'agents:',
-      '  default:',
-      `    provider: { baseUrl: ${JSON.stringify(modelUrl)}, model: fake-model }`,
-      '    contextWindow: 32768',
-      '    systemPrompt: You are a test.',
-      'channels:',
-      '  - { id: local, type: webchat, agent: default, lane: main }',
-    ].join('\n');
-    gateway = await createGateway(parseConfig(yaml, 'e2e.yaml', {}));
+    gateway = await createGateway(parseConfig(configYaml(dir, modelUrl), 'e2e.yaml', {}));
     const { url } = await gateway.start();
     base = url;
     browser = await kit.playwright!.chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true });
@@ -117,6 +121,56 @@ describe.skipIf(kit.skip !== undefined)('webchat in headless Chromium against th
     expect(longRequest!.tokensSent).toBeLessThan(200);
     expect(await second.locator('.body').textContent()).toBe(partial);
     expect(pageErrors).toEqual([]);
+    await context.close();
+  });
+});
+
+describe.skipIf(kit.skip !== undefined)('gateway without a model, with an admin token', () => {
+  let browser: Browser;
+  let gateway: Gateway;
+  let dir: string;
+  let base: string;
+  const token = 'e2e-admin-token-7d1f0c';
+
+  beforeAll(async () => {
+    // A model URL nothing listens on: the address of a fake that was started and closed again.
+    const gone = new FakeOpenAIServer();
+    const { url: deadUrl } = await gone.start();
+    await gone.close();
+    dir = mkdtempSync(join(tmpdir(), 'switchyard-e2e-'));
+    gateway = await createGateway(parseConfig(configYaml(dir, deadUrl, { adminToken: token, maxAttempts: 1 }), 'e2e.yaml', {}));
+    base = (await gateway.start()).url;
+    browser = await kit.playwright!.chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await gateway?.stop({ deadlineMs: 0 });
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('the chat says what to configure, and the dashboard asks for the token before showing the failure', async () => {
+    const context = await browser.newContext();
+    const chat = await context.newPage();
+    await chat.goto(base);
+    await chat.waitForSelector('#status[data-state="online"]', { timeout: 10_000 });
+    await chat.fill('#input', 'anyone there?');
+    await chat.press('#input', 'Enter');
+    const notice = chat.locator('.msg.notice', { hasText: 'OPENAI_BASE_URL' });
+    await notice.waitFor({ timeout: 15_000 });
+    expect(await notice.textContent()).toContain('cannot be reached');
+
+    const dashboard = await context.newPage();
+    await dashboard.goto(`${base}/dashboard`);
+    await dashboard.waitForSelector('#auth:not([hidden])', { timeout: 10_000 });
+    expect(await dashboard.locator('#outcomes li').count()).toBe(0);
+    await dashboard.fill('#token', 'wrong-token');
+    await dashboard.click('#auth button[type="submit"]');
+    await dashboard.waitForSelector('#auth:not([hidden])', { timeout: 10_000 }); // asked again
+    await dashboard.fill('#token', token);
+    await dashboard.click('#auth button[type="submit"]');
+    await dashboard.waitForSelector('#status[data-state="online"]', { timeout: 10_000 });
+    await dashboard.waitForSelector('#outcomes li[data-outcome="failed"]', { timeout: 10_000 });
     await context.close();
   });
 });
