@@ -25,7 +25,7 @@ import {
 } from '../channels/index.js';
 import { SwitchyardError, isSwitchyardError, toError } from '../errors/index.js';
 import { silentLogger } from '../log/index.js';
-import { ClientFrameSchema, type ClientFrame, type ServerFrame } from './protocol.js';
+import { ClientFrameSchema, type ClientFrame, type HistoryLine, type ServerFrame } from './protocol.js';
 import { WebchatReply } from './reply.js';
 
 /** Options of `WebchatChannel`. */
@@ -45,6 +45,13 @@ export interface WebchatChannelOptions {
   maxSockets?: number;
   /** Most browsers with no open tab whose outbox is kept (oldest forgotten first). Default 1000. */
   maxOfflineClients?: number;
+  /**
+   * The stored conversation of a session (e.g. `store.history`), so a reloaded page shows it. Summary entries
+   * are skipped; the last `historyLines` user / assistant entries are sent. Default: none (a new tab starts empty).
+   */
+  history?: (sessionKey: string) => Promise<ReadonlyArray<{ role: string; content: string; at: number; runId?: string | undefined }>>;
+  /** Most history lines sent to a new tab. Default 100. */
+  historyLines?: number;
   /** Clock (ms). Default `Date.now`. */
   now?: () => number;
 }
@@ -75,6 +82,8 @@ export class WebchatChannel implements ChannelAdapter {
   private readonly outboxSize: number;
   private readonly maxSockets: number;
   private readonly maxOfflineClients: number;
+  private readonly history: WebchatChannelOptions['history'];
+  private readonly historyLines: number;
   /** Browsers with no open tab but a non-empty outbox, oldest first (Map keeps insertion order). */
   private readonly offline = new Map<string, Client>();
   private readonly wss: WebSocketServer;
@@ -93,6 +102,8 @@ export class WebchatChannel implements ChannelAdapter {
     this.outboxSize = options.outboxSize ?? 50;
     this.maxSockets = options.maxSockets ?? 256;
     this.maxOfflineClients = options.maxOfflineClients ?? 1000;
+    this.history = options.history;
+    this.historyLines = options.historyLines ?? 100;
     this.wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes ?? 64 * 1024 });
   }
 
@@ -203,7 +214,7 @@ export class WebchatChannel implements ChannelAdapter {
     }
   }
 
-  private hello(ws: WebSocket, state: SocketState, clientId: string, name: string | undefined): void {
+  private async hello(ws: WebSocket, state: SocketState, clientId: string, name: string | undefined): Promise<void> {
     if (state.client !== undefined && state.client.id !== clientId) {
       this.send(ws, { type: 'error', code: 'E_WEBCHAT_PROTOCOL', message: 'This socket is already bound to another client id' });
       return;
@@ -217,13 +228,34 @@ export class WebchatChannel implements ChannelAdapter {
       client.name = name;
     }
     state.client = client;
-    client.sockets.add(ws);
     this.offline.delete(clientId);
     this.send(ws, { type: 'ready', clientId, sessionKey: client.sessionKey, channelId: this.id });
+    const lines = await this.historyOf(client.sessionKey);
+    if (lines.length > 0) this.send(ws, { type: 'history', entries: lines });
+    if (ws.readyState !== ws.OPEN) return; // closed while history loaded
+    // Only now does the socket receive live frames, so history never lands after a newer reply.
+    client.sockets.add(ws);
     // Replies produced while no tab was open, in order.
     const backlog = client.outbox;
     client.outbox = [];
     for (const frame of backlog) this.send(ws, frame);
+  }
+
+  /** The last `historyLines` user / assistant entries of a session; empty without a source or on error. */
+  private async historyOf(sessionKey: string): Promise<HistoryLine[]> {
+    if (this.history === undefined) return [];
+    try {
+      const entries = await this.history(sessionKey);
+      const lines: HistoryLine[] = [];
+      for (const e of entries) {
+        if (e.role !== 'user' && e.role !== 'assistant') continue;
+        lines.push({ role: e.role, text: e.content, at: e.at, ...(e.runId !== undefined ? { runId: e.runId } : {}) });
+      }
+      return lines.slice(-this.historyLines);
+    } catch (err) {
+      this.log.warn({ err: toError(err), sessionKey }, 'could not load webchat history');
+      return [];
+    }
   }
 
   /** Builds and validates the envelope of a message or command frame. */

@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { parseConfig } from '../../src/config/index.js';
 import { FakeOpenAIServer, type FakeChatRequest, type FakeStep } from '../../src/fakes/index.js';
-import { createGateway, type Gateway } from '../../src/gateway/index.js';
+import { CHANNEL_FACTORIES, createGateway, type Gateway } from '../../src/gateway/index.js';
+import { WebchatChannel } from '../../src/webchat/index.js';
 import { CHROMIUM_ARGS, CHROMIUM_PATH, loadBrowserKit } from './harness.js';
 
 const kit = await loadBrowserKit();
@@ -52,7 +53,14 @@ describe.skipIf(kit.skip !== undefined)('webchat in headless Chromium against th
     model = new FakeOpenAIServer({ responder: respond });
     const { url: modelUrl } = await model.start();
     dir = mkdtempSync(join(tmpdir(), 'switchyard-e2e-'));
-    gateway = await createGateway(parseConfig(configYaml(dir, modelUrl), 'e2e.yaml', {}));
+    // The shipped webchat factory, plus the stored history so a reload shows the conversation.
+    gateway = await createGateway(parseConfig(configYaml(dir, modelUrl), 'e2e.yaml', {}), {
+      channelFactories: {
+        ...CHANNEL_FACTORIES,
+        webchat: (config, deps) =>
+          new WebchatChannel({ id: config.id, ingress: deps.ingress, deliveryLog: deps.deliveries, logger: deps.logger, history: (key) => gateway.store.history(key) }),
+      },
+    });
     const { url } = await gateway.start();
     base = url;
     browser = await kit.playwright!.chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true });
@@ -120,6 +128,14 @@ describe.skipIf(kit.skip !== undefined)('webchat in headless Chromium against th
     expect(longRequest?.closedByClient).toBe(true);
     expect(longRequest!.tokensSent).toBeLessThan(200);
     expect(await second.locator('.body').textContent()).toBe(partial);
+    expect(pageErrors).toEqual([]);
+
+    // 4. A reload shows the conversation from the store, and the chat goes on in the same session.
+    await chat.reload();
+    await chat.waitForSelector('#status[data-state="online"]', { timeout: 10_000 });
+    await chat.waitForSelector('.msg.user[data-history] >> text=hello there', { timeout: 10_000 });
+    await chat.waitForSelector('.msg.assistant[data-history] >> text=word1 word2 word3 word4 word5 word6');
+    expect(await chat.getAttribute('body', 'data-session')).toBe(sessionKey);
     expect(pageErrors).toEqual([]);
     await context.close();
   });

@@ -273,6 +273,41 @@ describe('replies', () => {
     }
   });
 
+  it('sends the stored conversation to a new tab before any live frame', async () => {
+    const withHistory = new WebchatChannel({
+      id: 'local',
+      ingress,
+      historyLines: 2,
+      history: async (key) => [
+        { role: 'summary', content: 'older talk', at: 1 },
+        { role: 'user', content: 'first', at: 2 },
+        { role: 'assistant', content: 'answer one', at: 3, runId: 'r0#1' },
+        { role: 'user', content: `second (${key})`, at: 4 },
+      ],
+    });
+    await withHistory.start();
+    const other = createHttpServer({ port: 0, webchat: withHistory, pages: false });
+    const { port } = await other.listen();
+    try {
+      await withHistory.notify(target(), 'waiting in the outbox');
+      const c = await Client.open(`ws://127.0.0.1:${port}/ws/chat`);
+      clients.push(c);
+      await hello(c);
+      await c.next('notice');
+      expect(c.frames.map((f) => f.type)).toEqual(['ready', 'history', 'notice']);
+      expect(c.frames[1]).toEqual({
+        type: 'history',
+        entries: [
+          { role: 'assistant', text: 'answer one', at: 3, runId: 'r0#1' },
+          { role: 'user', text: `second (local:dm:${CLIENT_ID})`, at: 4 },
+        ],
+      });
+    } finally {
+      await withHistory.stop();
+      await other.close();
+    }
+  });
+
   it('closes sockets on stop', async () => {
     const c = await connect();
     await hello(c);
