@@ -133,6 +133,24 @@ describe('sessions', () => {
   });
 });
 
+describe('operator stops', () => {
+  it('reports each stop to onStopped, so the gateway can tell the chat', async () => {
+    const seen: string[] = [];
+    const admin = new SchedulerAdminBackend({
+      scheduler,
+      store,
+      channelIds: [],
+      onStopped: (key, e) => seen.push(`${key}:${e.kind}:${e.kind === 'stop' ? (e.result.stopped?.runId ?? '-') : e.result.aborted.length}`),
+    });
+    const m = msg('s7');
+    scheduler.submit(m);
+    await flush();
+    expect(admin.stop('s7').stopped?.runId).toBe(`${m.id}#1`);
+    admin.stopAll('s7');
+    expect(seen).toEqual([`s7:stop:${m.id}#1`, 's7:stopall:0']);
+  });
+});
+
 describe('lanes', () => {
   it('lists lanes and resizes one at runtime, starting waiting runs', async () => {
     for (const k of ['a', 'b', 'c']) scheduler.submit(msg(k));
