@@ -22,3 +22,4 @@ export { backupFileName, listBackups, newestBackupTime } from './backup-files.js
 export { SqliteStore, type SqliteStoreOptions } from './sqlite-store.js';
 export type { Durability } from './sqlite/open.js';
 export { SCHEMA_VERSION } from './sqlite/schema.js';
+export { Maintenance, type MaintenanceOptions, type MaintenanceTickResult, type BackupSchedule } from './maintenance.js';

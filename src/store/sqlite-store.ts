@@ -40,7 +40,7 @@ import type {
 export interface SqliteStoreOptions {
   /** Database file (`store.path` in the config); created with its schema when missing. `:memory:` for tests. */
   path: string;
-  /** `power` (default, fsync per commit) or `process` (survives kill -9, not power loss). See `sqlite/open.ts`. */
+  /** `process` (default: survives kill -9, not power loss) or `power` (fsync per commit). See `sqlite/open.ts`. */
   durability?: Durability;
   /** Refuse a second process on the same file. Default true. */
   exclusive?: boolean;
@@ -51,7 +51,9 @@ export interface SqliteStoreOptions {
   /** Called after each committed run state change. Must not throw or block. */
   onRunTransition?: RunTransitionListener;
   logger?: Logger;
-  /** Rows deleted per step of `prune` (each step is one short write). Default 500. */
+  /** WAL pages that trigger a checkpoint. Default 256 (short pauses). */
+  checkpointPages?: number;
+  /** Rows deleted per step of `prune` (each step is one short write). Default 200. */
   pruneChunk?: number;
 }
 
@@ -75,16 +77,16 @@ export class SqliteStore implements Store {
     this.now = options.now ?? Date.now;
     this.log = options.logger ?? silentLogger;
     this.onRunTransition = options.onRunTransition;
-    this.pruneChunk = options.pruneChunk ?? 500;
+    this.pruneChunk = options.pruneChunk ?? 200;
     if (!Number.isInteger(this.pruneChunk) || this.pruneChunk < 1) throw new InvalidOptionError('pruneChunk', 'an integer >= 1', options.pruneChunk);
-    this.db = openDatabase(options.path, { durability: options.durability, exclusive: options.exclusive, busyTimeoutMs: options.busyTimeoutMs });
+    this.db = openDatabase(options.path, { durability: options.durability, exclusive: options.exclusive, busyTimeoutMs: options.busyTimeoutMs, checkpointPages: options.checkpointPages });
     this.st = prepareStatements(this.db);
     this.writes = new WriteQueue(this.db, { commitError: (cause) => new StoreWriteError(this.path, 'commit', cause) });
     for (const row of this.st.allCutoffs.all() as Array<{ session_key: string; platform_message_id: string | null; sent_at: number }>) {
       this.cutoffCache.set(row.session_key, row.platform_message_id === null ? { sentAt: row.sent_at } : { platformMessageId: row.platform_message_id, sentAt: row.sent_at });
     }
     this.cutoffs = { get: (key) => this.cutoffCache.get(key), set: (key, cutoff) => this.setCutoff(key, cutoff) };
-    this.log.debug({ path: this.path, durability: options.durability ?? 'power' }, 'store opened');
+    this.log.debug({ path: this.path, durability: options.durability ?? 'process' }, 'store opened');
   }
 
   /** Transactions committed so far (group commit makes this far lower than the number of writes). */

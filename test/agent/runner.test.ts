@@ -28,6 +28,7 @@ async function rig(over: Partial<AgentConfig> = {}, deps: Partial<AgentDeps> = {
   const { url } = await server.start();
   const store = new MemoryStore();
   const replies: RecordingReply[] = [];
+  // eslint-disable-next-line prefer-const -- assigned after createAgent, which needs a closure over it
   let scheduler: Scheduler<InboundMessage> | undefined;
   const agent = createAgent({
     config: {
