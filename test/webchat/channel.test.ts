@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { WebSocket } from 'ws';
 import type { DeliveryRecord, InboundMessage, IngressPort, IngressResult, ReplyTarget } from '../../src/channels/index.js';
 import { SwitchyardError } from '../../src/errors/index.js';
+import { RunTimeoutError } from '../../src/scheduler/index.js';
 import { createHttpServer, type HttpServer } from '../../src/http/index.js';
 import { WebchatChannel, type ServerFrame } from '../../src/webchat/index.js';
 
@@ -221,6 +222,16 @@ describe('replies', () => {
     expect(c.frames.slice(1).map((f) => f.type)).toEqual(['reply:start', 'reply:delta', 'reply:cancel', 'notice']);
     expect(c.frames[3]).toEqual({ type: 'reply:cancel', runId: 'r2#1', reason: 'stopped' });
     expect(deliveries).toHaveLength(0);
+  });
+
+  it('tells the page why the reply stopped (the scheduler abort cause)', async () => {
+    const c = await connect();
+    await hello(c);
+    const controller = new AbortController();
+    const reply = channel.openReply(target(), { runId: 'r5#1', signal: controller.signal });
+    reply.delta('slow');
+    controller.abort(new RunTimeoutError('r5#1', 1000));
+    expect(await c.next('reply:cancel')).toEqual({ type: 'reply:cancel', runId: 'r5#1', reason: 'timeout' });
   });
 
   it('never shows a reply twice when a recovered run completes again', async () => {
