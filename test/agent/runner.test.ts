@@ -28,7 +28,7 @@ async function rig(over: Partial<AgentConfig> = {}, deps: Partial<AgentDeps> = {
   const { url } = await server.start();
   const store = new MemoryStore();
   const replies: RecordingReply[] = [];
-  let scheduler: Scheduler<InboundMessage> | undefined;
+  const holder: { scheduler?: Scheduler<InboundMessage> } = {};
   const agent = createAgent({
     config: {
       provider: { baseUrl: url, model: 'chat-model', maxAttempts: 1 },
@@ -44,10 +44,10 @@ async function rig(over: Partial<AgentConfig> = {}, deps: Partial<AgentDeps> = {
       replies.push(r);
       return r;
     },
-    lane: (name) => scheduler!.lane(name),
+    lane: (name) => holder.scheduler!.lane(name),
     ...deps,
   });
-  scheduler = new Scheduler<InboundMessage>({ lanes: { main: 2, background: 2 }, run: agent.run, contextRatio: agent.contextRatio, cutoffs: store.cutoffs });
+  const scheduler = (holder.scheduler = new Scheduler<InboundMessage>({ lanes: { main: 2, background: 2 }, run: agent.run, contextRatio: agent.contextRatio, cutoffs: store.cutoffs }));
   schedulers.push(scheduler);
   return { s: server, store, agent, replies, scheduler };
 }
