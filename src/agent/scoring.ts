@@ -52,7 +52,7 @@ Answer on one line: the digit, then a space, then the memory in one short senten
 
 /** Parses `"<0-3> <memory>"` (tolerates a leading label, punctuation, markdown). Undefined when no score. */
 export function parseScore(text: string): TurnScore | undefined {
-  const m = /(?:^|[^0-9])([0-3])(?![0-9])\s*[-:.|)\]]*\s*(.*)/s.exec(text.trim());
+  const m = /(?:^|[^0-9])([0-3])(?![0-9])[\s*_\-:.|)\]]*(.*)/s.exec(text.trim());
   if (!m) return undefined;
   const score = Number(m[1]) as TurnScore['score'];
   const line = (m[2] ?? '').split('\n')[0]!.replace(/^["'*\s]+|["'*\s]+$/g, '').trim();
