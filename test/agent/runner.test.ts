@@ -246,6 +246,46 @@ describe('turn runner: context overflow', () => {
   });
 });
 
+describe('turn runner: background compaction', () => {
+  it('starts compaction in the background lane when the estimate crosses compactAt; later turns see the summary', async () => {
+    const { s, store, agent, replies } = await rig({ contextWindow: 1024, reserveTokens: 256, keepRecentTokens: 60 });
+    const key = message().sessionKey;
+    // Chat turns are streamed; the summary request is not.
+    s.respondWith((req) => {
+      if (req.stream) return { kind: 'reply', text: 'ok' };
+      return { kind: 'reply', text: 'SUMMARY' };
+    });
+    await store.appendHistory(
+      Array.from({ length: 14 }, (_, i) => ({ sessionKey: key, role: i % 2 === 0 ? ('user' as const) : ('assistant' as const), content: 'z'.repeat(200), at: i })),
+    );
+    // 14 x 54 = 756 tokens + the turn: over compactAt = 768
+    const m = message({ text: 'q'.repeat(100) });
+    await agent.run(turnOf([m]), ctxOf());
+    expect(replies[0]!.completed).toBe('ok'); // the turn did not wait for compaction
+    await vi.waitFor(async () => expect((await store.history(key))[0]?.role).toBe('summary'), { timeout: 2000, interval: 5 });
+    const h = await store.history(key);
+    expect(h[0]!.content).toBe('SUMMARY');
+    expect(h[h.length - 1]).toMatchObject({ role: 'assistant', content: 'ok' }); // the turn's entries survived
+    expect(agent.compactor.quota.snapshot(key).lastStartAt).toBeDefined();
+    await vi.waitFor(() => expect(agent.contextRatio(key)).toBeLessThan(0.5), { timeout: 2000, interval: 5 });
+    await agent.run(turnOf([message({ text: 'next' })]), ctxOf());
+    expect(lastBody(s).messages[0]!.content).toContain('Summary of the earlier conversation:\nSUMMARY');
+  });
+
+  it('a failing compaction never breaks the session', async () => {
+    const { s, store, agent, replies } = await rig({ contextWindow: 1024, reserveTokens: 256, keepRecentTokens: 60 });
+    const key = message().sessionKey;
+    s.respondWith((req) => (req.stream ? { kind: 'reply', text: 'still here' } : { kind: 'error', status: 400 }));
+    await store.appendHistory(
+      Array.from({ length: 14 }, (_, i) => ({ sessionKey: key, role: i % 2 === 0 ? ('user' as const) : ('assistant' as const), content: 'z'.repeat(200), at: i })),
+    );
+    await agent.run(turnOf([message({ text: 'q'.repeat(100) })]), ctxOf());
+    await vi.waitFor(() => expect(agent.compactor.quota.snapshot(key).failures).toBe(1), { timeout: 2000, interval: 5 });
+    await agent.run(turnOf([message({ text: 'and now?' })]), ctxOf());
+    expect(replies.map((r) => r.completed)).toEqual(['still here', 'still here']);
+  });
+});
+
 describe('turn runner: context accounting', () => {
   it('reports the context ratio to the scheduler, calibrated by reported prompt_tokens', async () => {
     const { s, agent } = await rig({ contextWindow: 1000 });
