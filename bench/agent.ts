@@ -5,8 +5,12 @@
  * - `runner-overhead`: the runner's own cost per turn (prompt building, token counting with tiktoken, store
  *   reads and writes, bookkeeping), i.e. the whole turn minus the time inside the model call and the channel's
  *   delivery; p50 / p99 / max over many turns with growing histories.
+ * The overhead is reported as wall time (what a user waits; includes OS preemption on a busy machine) and as
+ * process CPU time over the same spans (what the runner costs). The 1-minute load average is printed so a
+ * tail caused by a saturated machine is recognizable.
  * Targets (issue 4): abort p99 <= 50 ms; overhead p99 <= 2 ms.
  */
+import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { createAgent, warmTokenizer, type TurnTiming } from '../src/agent/index.js';
 import type { InboundMessage, ReplyStream } from '../src/channels/index.js';
@@ -140,6 +144,7 @@ async function overheadWorkload(server: FakeOpenAIServer, url: string, turns: nu
   const warm = timings.slice(Math.min(50, Math.floor(timings.length / 10))); // drop JIT warm-up
   const overhead = warm.map((t) => t.overheadMs).sort((a, b) => a - b);
   const model = warm.map((t) => t.modelMs).sort((a, b) => a - b);
+  const cpu = warm.map((t) => t.overheadCpuMs).sort((a, b) => a - b);
   process.stdout.write(
     `${JSON.stringify({
       bench: 'agent',
@@ -150,6 +155,9 @@ async function overheadWorkload(server: FakeOpenAIServer, url: string, turns: nu
       overheadP50Ms: r3(pct(overhead, 50)),
       overheadP99Ms: r3(pct(overhead, 99)),
       overheadMaxMs: r3(overhead[overhead.length - 1] ?? NaN),
+      overheadCpuP50Ms: r3(pct(cpu, 50)),
+      overheadCpuP99Ms: r3(pct(cpu, 99)),
+      loadAvg1m: Math.round(loadavg()[0]! * 100) / 100,
       modelP50Ms: r3(pct(model, 50)),
       turnsPerSec: Math.round((turns / wall) * 1000),
       targetP99Ms: 2,

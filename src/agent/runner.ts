@@ -32,20 +32,10 @@ import { ProviderClient, type ChatMessage, type ChatResult } from './provider.js
 import { TurnScorer, type ClassifierCall } from './scoring.js';
 import { defaultSummarizer } from './summarizer.js';
 import { messageTokens, REQUEST_OVERHEAD_TOKENS, tiktokenCounter, type TokenCounter } from './tokens.js';
+import { TurnClock, type TurnTiming } from './turn-clock.js';
 import type { AgentMemory, BackgroundLane } from './types.js';
 
-/** Timing of one turn, for the benchmark and metrics. Only computed when `onTiming` is given. */
-export interface TurnTiming {
-  turnId: string;
-  /** Whole `run` (ms). */
-  totalMs: number;
-  /** Inside the provider call(s), retries and overflow compaction included (ms). */
-  modelMs: number;
-  /** Inside `ReplyStream.complete` (channel delivery, ms). */
-  deliverMs: number;
-  /** The runner's own cost: total minus model minus delivery (ms). */
-  overheadMs: number;
-}
+export type { TurnTiming } from './turn-clock.js';
 
 /** What the agent needs. Everything is injected; only `config`, `memory`, `openReply` and `lane` are required. */
 export interface AgentDeps {
@@ -188,7 +178,7 @@ export function createAgent(deps: AgentDeps): Agent {
   };
 
   async function run(turn: Turn<InboundMessage>, ctx: RunContext): Promise<void> {
-    const timing = deps.onTiming === undefined ? undefined : { t0: performance.now(), model: 0, deliver: 0 };
+    const clock = deps.onTiming === undefined ? undefined : new TurnClock();
     const signal = ctx.signal;
     const sessionKey = turn.sessionKey;
     const owner = turn.messages[0];
@@ -228,13 +218,9 @@ export function createAgent(deps: AgentDeps): Agent {
     const onDelta = (text: string): void => {
       if (!signal.aborted) reply.delta(text);
     };
-    const ask = async (prompt: ChatMessage[]): Promise<ChatResult> => {
-      const t = timing === undefined ? 0 : performance.now();
-      try {
-        return await provider.chat(prompt, { onDelta, signal, maxTokens: config.maxReplyTokens });
-      } finally {
-        if (timing !== undefined) timing.model += performance.now() - t;
-      }
+    const ask = (prompt: ChatMessage[]): Promise<ChatResult> => {
+      const call = (): Promise<ChatResult> => provider.chat(prompt, { onDelta, signal, maxTokens: config.maxReplyTokens });
+      return clock === undefined ? call() : clock.span('model', call);
     };
 
     let result: ChatResult;
@@ -244,10 +230,9 @@ export function createAgent(deps: AgentDeps): Agent {
       } catch (err) {
         if (!(err instanceof ContextOverflowError) || signal.aborted) throw err;
         // Overflow: compact now (inline, cooldown skipped), rebuild, retry exactly once.
-        const t = timing === undefined ? 0 : performance.now();
         const keep = Math.min(config.keepRecentTokens, Math.floor(config.contextWindow / 4));
-        const outcome = await compactor.compactNow(sessionKey, signal, keep);
-        if (timing !== undefined) timing.model += performance.now() - t;
+        const compact = (): ReturnType<Compactor['compactNow']> => compactor.compactNow(sessionKey, signal, keep);
+        const outcome = await (clock === undefined ? compact() : clock.span('model', compact));
         log.warn({ sessionKey, turnId: turn.id, compaction: outcome.status }, 'context overflow, compacted to retry');
         if (outcome.status !== 'applied') {
           throw new ContextOverflowError(
@@ -264,9 +249,8 @@ export function createAgent(deps: AgentDeps): Agent {
         result = await ask(buildPrompt({ systemPrompt: config.systemPrompt, pins, history, turnMessages }));
       }
       if (signal.aborted) throw abortError(signal);
-      const d = timing === undefined ? 0 : performance.now();
-      await reply.complete(result.text);
-      if (timing !== undefined) timing.deliver = performance.now() - d;
+      const deliver = (): Promise<void> => reply.complete(result.text);
+      await (clock === undefined ? deliver() : clock.span('deliver', deliver));
     } catch (err) {
       const error = signal.aborted ? abortError(signal) : err;
       try {
@@ -296,10 +280,7 @@ export function createAgent(deps: AgentDeps): Agent {
       const userText = turn.messages.map((m) => (named ? `${m.senderName}: ${m.text}` : m.text)).join('\n');
       void scorer.score(sessionKey, userText, result.text);
     }
-    if (timing !== undefined && deps.onTiming !== undefined) {
-      const totalMs = performance.now() - timing.t0;
-      deps.onTiming({ turnId: turn.id, totalMs, modelMs: timing.model, deliverMs: timing.deliver, overheadMs: totalMs - timing.model - timing.deliver });
-    }
+    if (clock !== undefined) deps.onTiming?.(clock.finish(turn.id));
   }
 
   return {
