@@ -51,4 +51,5 @@ export { TurnScorer, parseScore, scoringPrompt, type TurnScore, type ScoringOutc
 export { pinCommands, type PinCommands, type PinCommandOptions } from './pins.js';
 export { buildPrompt, renderTurn, renderMessageText, type PromptInput } from './prompt.js';
 export { DrainByModelPolicy, type DrainByModelOptions } from './drain-by-model.js';
+export { replyTargetOf, openReplyVia } from './reply-target.js';
 export type { AgentMemory, BackgroundLane, BackgroundJobOptions } from './types.js';

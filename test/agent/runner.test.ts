@@ -47,7 +47,7 @@ async function rig(over: Partial<AgentConfig> = {}, deps: Partial<AgentDeps> = {
     lane: (name) => holder.scheduler!.lane(name),
     ...deps,
   });
-  const scheduler = (holder.scheduler = new Scheduler<InboundMessage>({ lanes: { main: 2, background: 2 }, run: agent.run, contextRatio: agent.contextRatio, cutoffs: store.cutoffs }));
+  const scheduler = (holder.scheduler = new Scheduler<InboundMessage>({ lanes: { main: 4, background: 2 }, run: agent.run, contextRatio: agent.contextRatio, cutoffs: store.cutoffs }));
   schedulers.push(scheduler);
   return { s: server, store, agent, replies, scheduler };
 }
@@ -297,5 +297,38 @@ describe('turn runner: context accounting', () => {
     expect(agent.meter.factor).toBeCloseTo(2, 5);
     expect(agent.contextRatio(m.sessionKey)).toBeCloseTo((112 + 5) * 2 / 1000, 5);
     expect(await agent.prime(m.sessionKey)).toBe(Math.round((3 + 5 + 104 + 5) * 2));
+  });
+});
+
+describe('turn runner + Scheduler: adaptive throttle', () => {
+  it('a group session runs one turn at a time once its context is over throttleRatio', async () => {
+    const { s, store, scheduler, agent } = await rig({ contextWindow: 1000 });
+    const g = (text: string) => message({ peer: 'group', chatId: 'g-throttle', senderId: `u-${text}`, text });
+    const key = g('x').sessionKey;
+    let active = 0;
+    let maxActive = 0;
+    s.respondWith(() => {
+      active += 1;
+      maxActive = Math.max(maxActive, active);
+      return { kind: 'reply', text: 'ok', tokenDelayMs: 15 };
+    });
+    const settle = () => {
+      active -= 1;
+    };
+    // A small context first: three group turns run side by side (maxConcurrent 3).
+    const submitAll = async (texts: string[]): Promise<void> => {
+      await Promise.all(texts.map((t) => scheduler.submitAndWait(g(t)).then(settle)));
+    };
+    const groupSettings = { maxConcurrent: 3 };
+    scheduler.reset(() => groupSettings);
+    await submitAll(['a', 'b', 'c']);
+    expect(maxActive).toBe(3);
+    // Fill the history past 60 % of the window, then prime the estimate.
+    await store.appendHistory([{ sessionKey: key, role: 'user', content: 'w'.repeat(3200), at: 1 }]);
+    await agent.prime(key);
+    expect(agent.contextRatio(key)).toBeGreaterThanOrEqual(0.6);
+    maxActive = 0;
+    await submitAll(['d', 'e', 'f']);
+    expect(maxActive).toBe(1);
   });
 });
