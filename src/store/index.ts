@@ -19,3 +19,7 @@ export { MemoryStore, type MemoryStoreOptions } from './memory-store.js';
 export { runIdOf, ownerOfRunId, isTerminalRunState, TERMINAL_RUN_STATES } from './run-id.js';
 export { StoreOpenError, StoreNotDatabaseError, StoreSchemaTooNewError, StoreWriteError, StoreClosedError, BackupError } from './errors.js';
 export { backupFileName, listBackups, newestBackupTime } from './backup-files.js';
+export { SqliteStore, type SqliteStoreOptions } from './sqlite-store.js';
+export type { Durability } from './sqlite/open.js';
+export { SCHEMA_VERSION } from './sqlite/schema.js';
+export { Maintenance, type MaintenanceOptions, type MaintenanceTickResult, type BackupSchedule } from './maintenance.js';

@@ -1,0 +1,58 @@
+/**
+ * Builds one channel adapter per `channels:` block. The adapters know their platform and nothing else; here
+ * they get the ingress door, the delivery log (the store) and the metrics hooks.
+ */
+import type { ChannelConfig } from '../config/index.js';
+import type { ChannelAdapter, DeliveryLog, IngressPort } from '../channels/index.js';
+import { DiscordChannel } from '../channels/discord/index.js';
+import { InvalidOptionError } from '../errors/index.js';
+import type { Logger } from '../log/index.js';
+import type { Metrics } from '../metrics/index.js';
+import { WebchatChannel } from '../webchat/index.js';
+
+/** What every adapter is wired to. */
+export interface ChannelDeps {
+  ingress: IngressPort;
+  deliveries: DeliveryLog;
+  metrics: Metrics;
+  logger: Logger;
+}
+
+/** Builds the adapter of one channel, or throws `InvalidOptionError` when this build lacks its platform. */
+export type ChannelFactory = (config: ChannelConfig, deps: ChannelDeps) => ChannelAdapter;
+
+/** Built-in factories by platform. Telegram joins when its adapter lands (src/channels/telegram). */
+export const CHANNEL_FACTORIES: Readonly<Partial<Record<ChannelConfig['type'], ChannelFactory>>> = {
+  webchat: (config, deps) =>
+    new WebchatChannel({ id: config.id, ingress: deps.ingress, deliveryLog: deps.deliveries, logger: deps.logger }),
+  discord: (config, deps) => {
+    if (config.type !== 'discord') throw new InvalidOptionError('type', '"discord"', config.type);
+    return new DiscordChannel({
+      id: config.id,
+      token: config.token,
+      restApi: config.restApi,
+      ingress: deps.ingress,
+      deliveries: deps.deliveries,
+      registerCommands: config.registerCommands,
+      streaming: { enabled: config.streaming.enabled, editIntervalMs: config.streaming.editIntervalMs },
+      groupScope: config.queue.groupScope,
+      // Catch-up needs "channels with recent sessions and their newest stored message", which the Store
+      // contract does not offer yet; until it does, catch-up is off (see NOTES-product.md).
+      onRateLimited: () => deps.metrics.outboundRateLimited(config.id),
+      logger: deps.logger,
+    });
+  },
+};
+
+/** Builds the adapter for a channel block with the given factories. */
+export function createChannelAdapter(
+  config: ChannelConfig,
+  deps: ChannelDeps,
+  factories: Readonly<Partial<Record<ChannelConfig['type'], ChannelFactory>>> = CHANNEL_FACTORIES,
+): ChannelAdapter {
+  const factory = factories[config.type];
+  if (factory === undefined) {
+    throw new InvalidOptionError(`channels.${config.id}.type`, `a platform this build includes (${Object.keys(factories).join(', ')})`, config.type);
+  }
+  return factory(config, { ...deps, logger: deps.logger.child({ channelId: config.id, platform: config.type }) });
+}
