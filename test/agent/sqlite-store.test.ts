@@ -74,7 +74,7 @@ describe('agent on SqliteStore', () => {
 
   it('auto pins are capped by the store; manual pins stay', async () => {
     const { s, db, agent } = await setup({ classifier: { enabled: true, model: 'clf', autoCap: 2 } });
-    s.respondWith((req) => (req.model === 'clf' ? { kind: 'reply', text: `3 fact ${req.messages[1]!.content.length}` } : { kind: 'reply', text: 'ok' }));
+    s.respondWith((req) => (req.model === 'clf' ? { kind: 'reply', text: `3 fact ${(req.messages[1]?.content ?? "").length}` } : { kind: 'reply', text: 'ok' }));
     const key = message().sessionKey;
     await agent.pinCommands.handle(message({ text: '/pin keep me', command: { name: 'pin', args: 'keep me' } }));
     for (const t of ['a', 'bb', 'ccc']) await agent.run(turnOf([message({ text: t })]), ctxOf());
