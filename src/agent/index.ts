@@ -8,7 +8,7 @@
  * const scheduler = new Scheduler({ run: agent.run, contextRatio: agent.contextRatio, ... });
  * ```
  */
-export { createAgent, createTurnRunner, type Agent, type AgentDeps, type TurnTiming } from './runner.js';
+export { createAgent, createTurnRunner, type Agent, type AgentDeps, type AgentStats, type TurnTiming } from './runner.js';
 export { resolveAgentConfig, type AgentConfig, type AgentProviderConfig, type ResolvedAgentConfig } from './config.js';
 export {
   ProviderClient,

@@ -13,7 +13,7 @@
  * - `timeoutMs` bounds the silence before the first byte and between stream chunks (a stalled stream fails
  *   with E_PROVIDER_TIMEOUT instead of hanging until the run timeout).
  */
-import OpenAI from 'openai';
+import OpenAI, { APIError } from 'openai';
 import { InvalidOptionError, toError } from '../errors/index.js';
 import { silentLogger, type Logger } from '../log/index.js';
 import { ProviderBadResponseError, ProviderError, ProviderTimeoutError } from './errors.js';
@@ -110,7 +110,8 @@ export class ProviderClient {
   /** The resolved retry policy. */
   readonly policy: RetryPolicy;
   private readonly client: OpenAI;
-  private readonly includeUsage: boolean;
+  /** Turned off for good when the server rejects `stream_options` (older OpenAI-compatible servers). */
+  private includeUsage: boolean;
   private readonly log: Logger;
   private readonly random: () => number;
   private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
@@ -159,6 +160,13 @@ export class ProviderClient {
         return { ...result, attempts: attempt };
       } catch (err) {
         if (signal?.aborted) throw toError(signal.reason);
+        if (onDelta !== undefined && !emitted && this.includeUsage && rejectsStreamOptions(err)) {
+          // An older server that does not know `stream_options`: ask again without it, not counted as an attempt.
+          this.includeUsage = false;
+          this.log.warn({ model }, 'model server rejects stream_options; continuing without usage figures');
+          attempt -= 1;
+          continue;
+        }
         const verdict = classifyError(err, this.timeoutMs);
         verdict.error.attempts = attempt;
         // Never retry after the chat has seen text: the retry would answer differently and duplicate it.
@@ -245,6 +253,13 @@ export class ProviderClient {
       outer?.removeEventListener('abort', onAbort);
     }
   }
+}
+
+function rejectsStreamOptions(err: unknown): boolean {
+  if (!(err instanceof APIError) || (err.status !== 400 && err.status !== 422)) return false;
+  const body = err.error as { message?: unknown } | undefined;
+  const text = `${typeof body?.message === 'string' ? body.message : ''} ${err.message}`;
+  return /stream_options|include_usage/i.test(text);
 }
 
 function usageOf(u: OpenAI.CompletionUsage | null | undefined): TokenUsage | undefined {

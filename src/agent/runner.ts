@@ -22,14 +22,14 @@ import { toError } from '../errors/index.js';
 import { silentLogger, type Logger } from '../log/index.js';
 import type { RunContext, Turn } from '../scheduler/index.js';
 import type { HistoryEntry, NewHistoryEntry, Pin } from '../store/index.js';
-import { Compactor, entryTokens, type Summarizer } from './compaction.js';
+import { Compactor, entryTokens, type CompactionStatus, type Summarizer } from './compaction.js';
 import { resolveAgentConfig, type AgentConfig, type ResolvedAgentConfig } from './config.js';
 import { ContextMeter } from './context-meter.js';
 import { ContextOverflowError, ProviderError } from './errors.js';
 import { pinCommands, type PinCommands } from './pins.js';
 import { buildPrompt, namesSenders, renderMessageText, renderSystem, renderTurn } from './prompt.js';
 import { ProviderClient, type ChatMessage, type ChatResult } from './provider.js';
-import { TurnScorer, type ClassifierCall } from './scoring.js';
+import { TurnScorer, type ClassifierCall, type ScoringOutcome } from './scoring.js';
 import { defaultSummarizer } from './summarizer.js';
 import { messageTokens, REQUEST_OVERHEAD_TOKENS, tiktokenCounter, type TokenCounter } from './tokens.js';
 import { TurnClock, type TurnTiming } from './turn-clock.js';
@@ -58,6 +58,17 @@ export interface AgentDeps {
   onTiming?: ((timing: TurnTiming) => void) | undefined;
 }
 
+/** Cumulative counters of an agent since start, for metrics (cheap: plain numbers). */
+export interface AgentStats {
+  turns: { answered: number; failed: number; aborted: number };
+  /** Extra provider attempts (retries) made by answered turns. */
+  retries: number;
+  /** Turns that overflowed and were retried after an inline compaction. */
+  overflowRecoveries: number;
+  compactions: Readonly<Record<CompactionStatus, number>>;
+  scoring: Readonly<Record<ScoringOutcome['status'], number>>;
+}
+
 /** A running agent. */
 export interface Agent {
   readonly config: ResolvedAgentConfig;
@@ -67,6 +78,8 @@ export interface Agent {
   contextRatio(sessionKey: string): number;
   /** Reads a session from the store and refreshes its context estimate (calibrated tokens). */
   prime(sessionKey: string): Promise<number>;
+  /** Counters since start. */
+  stats(): AgentStats;
   readonly pinCommands: PinCommands;
   readonly compactor: Compactor;
   readonly scorer: TurnScorer;
@@ -171,6 +184,8 @@ export function createAgent(deps: AgentDeps): Agent {
     now,
   });
 
+  const counters = { answered: 0, failed: 0, aborted: 0, retries: 0, overflowRecoveries: 0 };
+
   const maybeCompact = (sessionKey: string): void => {
     if (!config.compaction.enabled || meter.tokens(sessionKey) < config.compactAt || compactor.isRunning(sessionKey)) return;
     if (compactor.quota.check(sessionKey) !== undefined) return;
@@ -214,7 +229,15 @@ export function createAgent(deps: AgentDeps): Agent {
       await memory.appendHistory(userEntries);
     };
 
-    const reply = deps.openReply(turn, signal);
+    let reply: ReplyStream;
+    try {
+      reply = deps.openReply(turn, signal);
+    } catch (err) {
+      // No channel to answer in: the turn fails, but what the user said is kept.
+      counters.failed += 1;
+      await recordUsers().catch((storeErr: unknown) => log.error({ sessionKey, turnId: turn.id, err: storeErr }, 'could not record the user messages of a failed turn'));
+      throw err;
+    }
     const onDelta = (text: string): void => {
       if (!signal.aborted) reply.delta(text);
     };
@@ -234,6 +257,7 @@ export function createAgent(deps: AgentDeps): Agent {
         const compact = (): ReturnType<Compactor['compactNow']> => compactor.compactNow(sessionKey, signal, keep);
         const outcome = await (clock === undefined ? compact() : clock.span('model', compact));
         log.warn({ sessionKey, turnId: turn.id, compaction: outcome.status }, 'context overflow, compacted to retry');
+        if (outcome.status === 'applied') counters.overflowRecoveries += 1;
         if (outcome.status !== 'applied') {
           throw new ContextOverflowError(
             outcome.status === 'nothing'
@@ -253,6 +277,8 @@ export function createAgent(deps: AgentDeps): Agent {
       await (clock === undefined ? deliver() : clock.span('deliver', deliver));
     } catch (err) {
       const error = signal.aborted ? abortError(signal) : err;
+      if (signal.aborted) counters.aborted += 1;
+      else counters.failed += 1;
       try {
         await reply.cancel(signal.aborted ? 'aborted' : error instanceof ProviderError ? error.code : 'failed');
       } catch (cancelErr) {
@@ -273,6 +299,8 @@ export function createAgent(deps: AgentDeps): Agent {
       { sessionKey, role: 'assistant', content: result.text, tokens: assistantTokens + 4, runId: turn.id, at: now() },
     ]);
     userRecorded = true;
+    counters.answered += 1;
+    counters.retries += result.attempts - 1;
     if (result.usage !== undefined) meter.calibrate(promptEstimate, result.usage.promptTokens);
     meter.set(sessionKey, promptEstimate + assistantTokens + 4);
     maybeCompact(sessionKey);
@@ -288,6 +316,13 @@ export function createAgent(deps: AgentDeps): Agent {
     run,
     contextRatio: (sessionKey) => meter.ratio(sessionKey),
     prime,
+    stats: () => ({
+      turns: { answered: counters.answered, failed: counters.failed, aborted: counters.aborted },
+      retries: counters.retries,
+      overflowRecoveries: counters.overflowRecoveries,
+      compactions: { ...compactor.counts },
+      scoring: { ...scorer.counts },
+    }),
     pinCommands: pinCommands(memory, { now }),
     compactor,
     scorer,

@@ -74,6 +74,8 @@ export class TurnScorer {
   private readonly autoCap: number;
   private readonly timeoutMs: number;
   private failures = 0;
+  /** Scoring jobs by how they ended, since start (for metrics). */
+  readonly counts: Record<ScoringOutcome['status'], number> = { scored: 0, pinned: 0, failed: 0, unparsable: 0 };
 
   constructor(private readonly options: TurnScorerOptions) {
     this.log = options.logger ?? silentLogger;
@@ -97,11 +99,16 @@ export class TurnScorer {
     } catch (err) {
       job = Promise.reject(err);
     }
-    return job.catch((err: unknown) => {
-      this.failures += 1;
-      this.log.warn({ sessionKey, err: toError(err) }, 'turn scoring failed');
-      return { status: 'failed', error: toError(err) } satisfies ScoringOutcome;
-    });
+    return job
+      .catch((err: unknown): ScoringOutcome => {
+        this.failures += 1;
+        this.log.warn({ sessionKey, err: toError(err) }, 'turn scoring failed');
+        return { status: 'failed', error: toError(err) };
+      })
+      .then((outcome) => {
+        this.counts[outcome.status] += 1;
+        return outcome;
+      });
   }
 
   private async job(sessionKey: string, userText: string, assistantText: string, signal: AbortSignal): Promise<ScoringOutcome> {

@@ -242,3 +242,17 @@ describe('retry policy', () => {
     expect(retryAfterMs(new Headers({}))).toBeUndefined();
   });
 });
+
+describe('ProviderClient: server quirks', () => {
+  it('drops stream_options for good when an older server rejects it', async () => {
+    const { s, client } = await setup({ maxAttempts: 1 });
+    s.script(
+      { kind: 'error', status: 400, body: { error: { message: "Unrecognized request argument supplied: stream_options", type: 'invalid_request_error', code: null } } },
+      { kind: 'reply', text: 'fine' },
+      { kind: 'reply', text: 'again' },
+    );
+    await expect(client.chat(user, { onDelta: () => undefined })).resolves.toMatchObject({ text: 'fine', usage: undefined });
+    await expect(client.chat(user, { onDelta: () => undefined })).resolves.toMatchObject({ text: 'again' });
+    expect(s.chatRequests.map((r) => r.body?.stream_options)).toEqual([{ include_usage: true }, undefined, undefined]);
+  });
+});

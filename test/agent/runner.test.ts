@@ -147,6 +147,7 @@ describe('turn runner: abort and failure', () => {
     await vi.waitFor(() => expect(s.chatRequests[0]!.closedByClient).toBe(true), { timeout: 2000, interval: 2 });
     const h = await store.history(m.sessionKey);
     expect(h.map((e) => e.role)).toEqual(['user']); // the user said it; no partial answer is kept
+    expect(agent.stats().turns).toEqual({ answered: 0, failed: 0, aborted: 1 });
   });
 
   it('a re-run of an aborted turn (attempt 2) does not duplicate its user entries', async () => {
@@ -174,6 +175,14 @@ describe('turn runner: abort and failure', () => {
     const err = await agent.run(turnOf([m]), ctxOf()).catch((e: unknown) => e);
     expect(isSwitchyardError(err, 'E_PROVIDER_AUTH')).toBe(true);
     expect(replies[0]!.cancelled).toBe('E_PROVIDER_AUTH');
+    expect((await store.history(m.sessionKey)).map((e) => e.role)).toEqual(['user']);
+  });
+
+  it('a turn whose channel cannot open a reply fails before calling the model and keeps the user turn', async () => {
+    const { s, store, agent } = await rig({}, { openReply: () => { throw new Error('no adapter'); } });
+    const m = message();
+    await expect(agent.run(turnOf([m]), ctxOf())).rejects.toThrow('no adapter');
+    expect(s.chatRequests).toHaveLength(0);
     expect((await store.history(m.sessionKey)).map((e) => e.role)).toEqual(['user']);
   });
 
@@ -210,6 +219,7 @@ describe('turn runner: context overflow', () => {
     expect(h[0]).toMatchObject({ role: 'summary', content: 'SUMMARY: twenty turns of x' });
     expect(h.slice(-2).map((e) => e.content)).toEqual(['new question', 'answer after compaction']);
     expect(lastBody(s).messages[0]!.content).toContain('SUMMARY: twenty turns of x');
+    expect(agent.stats()).toMatchObject({ turns: { answered: 1, failed: 0, aborted: 0 }, overflowRecoveries: 1, compactions: { applied: 1 } });
   });
 
   it('a second overflow after compaction fails the turn (no loop)', async () => {
@@ -283,6 +293,8 @@ describe('turn runner: background compaction', () => {
     await vi.waitFor(() => expect(agent.compactor.quota.snapshot(key).failures).toBe(1), { timeout: 2000, interval: 5 });
     await agent.run(turnOf([message({ text: 'and now?' })]), ctxOf());
     expect(replies.map((r) => r.completed)).toEqual(['still here', 'still here']);
+    expect(agent.stats().compactions.failed).toBe(1);
+    expect(agent.stats().turns.answered).toBe(2);
   });
 });
 
