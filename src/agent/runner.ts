@@ -200,7 +200,6 @@ export function createAgent(deps: AgentDeps): Agent {
     if (owner === undefined) return; // the scheduler never sends an empty turn; nothing to answer
 
     let [history, pins] = await Promise.all([memory.history(sessionKey), memory.listPins(sessionKey)]);
-    if (signal.aborted) throw abortError(signal);
 
     // The user entries of this turn: recorded once, even across attempts (see the module comment).
     const ownerPrefix = `${owner.id}#`;
@@ -229,13 +228,22 @@ export function createAgent(deps: AgentDeps): Agent {
       await memory.appendHistory(userEntries);
     };
 
+    const keepUsers = (): Promise<void> =>
+      recordUsers().catch((storeErr: unknown) => log.error({ sessionKey, turnId: turn.id, err: storeErr }, 'could not record the user messages of a failed turn'));
+
+    // Stopped before anything was shown: no reply is opened, but what the user said is kept.
+    if (signal.aborted) {
+      counters.aborted += 1;
+      await keepUsers();
+      throw abortError(signal);
+    }
     let reply: ReplyStream;
     try {
       reply = deps.openReply(turn, signal);
     } catch (err) {
       // No channel to answer in: the turn fails, but what the user said is kept.
       counters.failed += 1;
-      await recordUsers().catch((storeErr: unknown) => log.error({ sessionKey, turnId: turn.id, err: storeErr }, 'could not record the user messages of a failed turn'));
+      await keepUsers();
       throw err;
     }
     const onDelta = (text: string): void => {
@@ -284,11 +292,7 @@ export function createAgent(deps: AgentDeps): Agent {
       } catch (cancelErr) {
         log.warn({ sessionKey, turnId: turn.id, err: cancelErr }, 'reply cancel failed');
       }
-      try {
-        await recordUsers();
-      } catch (storeErr) {
-        log.error({ sessionKey, turnId: turn.id, err: storeErr }, 'could not record the user messages of a failed turn');
-      }
+      await keepUsers();
       throw error;
     }
 

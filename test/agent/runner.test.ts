@@ -150,6 +150,17 @@ describe('turn runner: abort and failure', () => {
     expect(agent.stats().turns).toEqual({ answered: 0, failed: 0, aborted: 1 });
   });
 
+  it('a turn stopped before it reached the model records the user turn and opens no reply', async () => {
+    const { s, store, agent, replies } = await rig();
+    const c = ctxOf();
+    c.controller.abort(new Error('stopped early'));
+    const m = message({ text: 'hi?' });
+    await expect(agent.run(turnOf([m]), c)).rejects.toThrow('stopped early');
+    expect(replies).toHaveLength(0);
+    expect(s.chatRequests).toHaveLength(0);
+    expect((await store.history(m.sessionKey)).map((e) => e.content)).toEqual(['hi?']);
+  });
+
   it('a re-run of an aborted turn (attempt 2) does not duplicate its user entries', async () => {
     const { s, store, agent } = await rig();
     const m = message({ text: 'again?' });
