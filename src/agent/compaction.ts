@@ -142,13 +142,18 @@ export class Compactor {
       return Promise.resolve({ status: 'refused', refusal, error: new QuotaExceededError(sessionKey, refusal) });
     }
     const controller = new AbortController();
-    const done = this.options
-      .lane()
-      .schedule(sessionKey, (signal) => this.job(sessionKey, this.options.keepRecentTokens, signal), {
+    let scheduled: Promise<CompactionOutcome>;
+    try {
+      scheduled = this.options.lane().schedule(sessionKey, (signal) => this.job(sessionKey, this.options.keepRecentTokens, signal), {
         timeoutMs: this.quota.timeoutMs,
         signal: controller.signal,
         ...(this.options.model === undefined ? {} : { model: this.options.model }),
-      })
+      });
+    } catch (err) {
+      // No such lane (misconfiguration), draining scheduler: a failed attempt, never an exception on the turn path.
+      scheduled = Promise.reject(err);
+    }
+    const done = scheduled
       .then(
         (outcome) => this.finish(sessionKey, outcome),
         (err: unknown) => this.finish(sessionKey, { status: 'failed', error: toError(err) }),

@@ -211,4 +211,20 @@ describe('Compactor', () => {
     await expect(inline).resolves.toMatchObject({ status: 'applied' });
     expect((await store.history(KEY))[0]!.content).toBe('INLINE');
   });
+
+  it('a lane that cannot take the job (unknown lane) is a failed attempt, not an exception', async () => {
+    await store.appendHistory(entries(6));
+    const c = new Compactor({
+      memory: store,
+      summarize: async () => 'S',
+      lane: () => {
+        throw new Error('E_UNKNOWN_LANE background');
+      },
+      counter: charCounter,
+      keepRecentTokens: 30,
+    });
+    await expect(c.request(KEY)).resolves.toMatchObject({ status: 'failed' });
+    expect(c.isRunning(KEY)).toBe(false);
+    expect(c.counts.failed).toBe(1);
+  });
 });
