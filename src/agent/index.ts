@@ -52,4 +52,5 @@ export { pinCommands, type PinCommands, type PinCommandOptions } from './pins.js
 export { buildPrompt, renderTurn, renderMessageText, type PromptInput } from './prompt.js';
 export { DrainByModelPolicy, type DrainByModelOptions } from './drain-by-model.js';
 export { replyTargetOf, openReplyVia } from './reply-target.js';
+export { agentRouter, type AgentRouter } from './router.js';
 export type { AgentMemory, BackgroundLane, BackgroundJobOptions } from './types.js';
