@@ -51,6 +51,8 @@ export interface ChatRequestOptions {
   onDelta?: ((text: string) => void) | undefined;
   /** Tears down the request; the call rejects with the signal's reason. */
   signal?: AbortSignal | undefined;
+  /** Overrides the client's idle timeout for this request (a long summary may think longer). */
+  timeoutMs?: number | undefined;
 }
 
 /** Options of `ProviderClient`. */
@@ -167,7 +169,7 @@ export class ProviderClient {
           attempt -= 1;
           continue;
         }
-        const verdict = classifyError(err, this.timeoutMs);
+        const verdict = classifyError(err, options.timeoutMs ?? this.timeoutMs);
         verdict.error.attempts = attempt;
         // Never retry after the chat has seen text: the retry would answer differently and duplicate it.
         const delay = emitted ? undefined : retryDelay(verdict, attempt, this.policy, this.random);
@@ -185,6 +187,7 @@ export class ProviderClient {
     onDelta: ((text: string) => void) | undefined,
   ): Promise<Omit<ChatResult, 'attempts'>> {
     const outer = options.signal;
+    const timeoutMs = options.timeoutMs ?? this.timeoutMs;
     // Our own controller: the caller's signal is never aborted by us, and our timer can abort the request.
     const controller = new AbortController();
     const onAbort = (): void => controller.abort(outer?.reason);
@@ -195,8 +198,8 @@ export class ProviderClient {
       if (timer !== undefined) clearTimeout(timer);
       timer = setTimeout(() => {
         timedOut = true;
-        controller.abort(new ProviderTimeoutError(this.timeoutMs));
-      }, this.timeoutMs);
+        controller.abort(new ProviderTimeoutError(timeoutMs));
+      }, timeoutMs);
     };
     const body = {
       model,
@@ -207,8 +210,8 @@ export class ProviderClient {
     try {
       arm();
       if (onDelta === undefined) {
-        const res = await this.client.chat.completions.create({ ...body, stream: false }, { signal: controller.signal });
-        if (timedOut) throw new ProviderTimeoutError(this.timeoutMs);
+        const res = await this.client.chat.completions.create({ ...body, stream: false }, { signal: controller.signal, timeout: timeoutMs });
+        if (timedOut) throw new ProviderTimeoutError(timeoutMs);
         const choice = res.choices?.[0];
         if (choice === undefined || typeof choice.message?.content !== 'string') {
           if (choice?.message?.content === null) return { text: '', usage: usageOf(res.usage), finishReason: choice.finish_reason ?? undefined };
@@ -218,7 +221,7 @@ export class ProviderClient {
       }
       const stream = await this.client.chat.completions.create(
         { ...body, stream: true, ...(this.includeUsage ? { stream_options: { include_usage: true } } : {}) },
-        { signal: controller.signal },
+        { signal: controller.signal, timeout: timeoutMs },
       );
       let text = '';
       let usage: TokenUsage | undefined;
@@ -237,7 +240,7 @@ export class ProviderClient {
         if (chunk.usage) usage = usageOf(chunk.usage);
       }
       if (controller.signal.aborted) {
-        if (timedOut) throw new ProviderTimeoutError(this.timeoutMs);
+        if (timedOut) throw new ProviderTimeoutError(timeoutMs);
         throw toError(outer?.reason);
       }
       if (finishReason === undefined && usage === undefined) {
@@ -246,7 +249,7 @@ export class ProviderClient {
       }
       return { text, usage, finishReason };
     } catch (err) {
-      if (timedOut && !(err instanceof ProviderError)) throw new ProviderTimeoutError(this.timeoutMs, { cause: err });
+      if (timedOut && !(err instanceof ProviderError)) throw new ProviderTimeoutError(timeoutMs, { cause: err });
       throw err;
     } finally {
       if (timer !== undefined) clearTimeout(timer);

@@ -162,6 +162,8 @@ export function createAgent(deps: AgentDeps): Agent {
         model: config.compaction.model,
         counter,
         maxTokens: summaryMaxTokens,
+        // A long transcript may take a local model a while before its first token: allow up to the job timeout.
+        timeoutMs: Math.max(provider.timeoutMs, config.compaction.timeoutMs ?? 120_000),
         // Leave room for the answer and for tokenizer mismatch (the meter's calibration is not applied here).
         budgetTokens: Math.floor((config.contextWindow - summaryMaxTokens) * 0.75),
       }),

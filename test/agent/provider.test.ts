@@ -205,6 +205,16 @@ describe('ProviderClient: retries', () => {
     expect(err.code).toBe('E_PROVIDER_TIMEOUT');
   });
 
+  it('a per-request timeoutMs overrides the client idle timeout', async () => {
+    const { s, client } = await setup({ timeoutMs: 60_000, maxAttempts: 1 });
+    s.script({ kind: 'stall' });
+    const started = performance.now();
+    const err = await providerError(client.chat(user, { timeoutMs: 50 }));
+    expect(err.code).toBe('E_PROVIDER_TIMEOUT');
+    expect(err.context).toMatchObject({ timeoutMs: 50 });
+    expect(performance.now() - started).toBeLessThan(5_000);
+  });
+
   it('an abort during the backoff wait rejects at once', async () => {
     server = new FakeOpenAIServer();
     const { url } = await server.start();
