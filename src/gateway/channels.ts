@@ -7,6 +7,7 @@ import type { ChannelAdapter, DeliveryLog, IngressPort } from '../channels/index
 import { DiscordChannel } from '../channels/discord/index.js';
 import { InvalidOptionError } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
+import type { RecentChat } from '../store/index.js';
 import type { Metrics } from '../metrics/index.js';
 import { WebchatChannel } from '../webchat/index.js';
 
@@ -14,6 +15,8 @@ import { WebchatChannel } from '../webchat/index.js';
 export interface ChannelDeps {
   ingress: IngressPort;
   deliveries: DeliveryLog;
+  /** Chats of a channel with messages accepted since `since`: where catch-up after downtime starts. */
+  recentChats?: (channelId: string, since: number) => Promise<RecentChat[]>;
   metrics: Metrics;
   logger: Logger;
 }
@@ -36,8 +39,21 @@ export const CHANNEL_FACTORIES: Readonly<Partial<Record<ChannelConfig['type'], C
       registerCommands: config.registerCommands,
       streaming: { enabled: config.streaming.enabled, editIntervalMs: config.streaming.editIntervalMs },
       groupScope: config.queue.groupScope,
-      // Catch-up needs "channels with recent sessions and their newest stored message", which the Store
-      // contract does not offer yet; until it does, catch-up is off (see NOTES-product.md).
+      // Catch-up after downtime: every Discord channel (or thread) with messages stored within the catch-up
+      // age, read from its newest stored message on. Off when maxMessages is 0 or no store is wired.
+      ...(config.catchUp.maxMessages > 0 && deps.recentChats !== undefined
+        ? {
+            catchUp: {
+              policy: config.catchUp.policy,
+              maxMessages: config.catchUp.maxMessages,
+              maxAgeMs: config.catchUp.maxAgeMs,
+              channels: async () => {
+                const chats = await deps.recentChats!(config.id, Date.now() - config.catchUp.maxAgeMs);
+                return chats.map((c) => ({ channelId: c.threadId ?? c.chatId, afterMessageId: c.lastPlatformMessageId }));
+              },
+            },
+          }
+        : {}),
       onRateLimited: () => deps.metrics.outboundRateLimited(config.id),
       logger: deps.logger,
     });
