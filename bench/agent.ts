@@ -17,12 +17,10 @@ import type { InboundMessage, ReplyStream } from '../src/channels/index.js';
 import { FakeOpenAIServer } from '../src/fakes/index.js';
 import { Lane, type Turn } from '../src/scheduler/index.js';
 import { MemoryStore } from '../src/store/index.js';
+import { emit, percentile, round } from './_util.js';
 
-function pct(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
-const r3 = (n: number): number => Math.round(n * 1000) / 1000;
+const pct = (sorted: number[], p: number): number => percentile(sorted, p);
+const r3 = (n: number): number => round(n, 3);
 
 let seq = 0;
 function msg(sessionKey: string, text: string): InboundMessage {
@@ -106,19 +104,17 @@ async function abortWorkload(server: FakeOpenAIServer, url: string, runs: number
     else latencies.push(c - t);
   }
   latencies.sort((a, b) => a - b);
-  process.stdout.write(
-    `${JSON.stringify({
-      bench: 'agent',
-      workload: 'abort-to-socket-closed',
-      runs,
-      p50Ms: r3(pct(latencies, 50)),
-      p99Ms: r3(pct(latencies, 99)),
-      maxMs: r3(latencies[latencies.length - 1] ?? NaN),
-      socketsNotClosed: missing,
-      deltasAfterAbort: afterAbort,
-      targetP99Ms: 50,
-    })}\n`,
-  );
+  emit({
+    bench: 'agent',
+    workload: 'abort-to-socket-closed',
+    runs,
+    p50Ms: r3(pct(latencies, 50)),
+    p99Ms: r3(pct(latencies, 99)),
+    maxMs: r3(latencies[latencies.length - 1] ?? 0),
+    socketsNotClosed: missing,
+    deltasAfterAbort: afterAbort,
+    targetP99Ms: 50,
+  });
 }
 
 async function overheadWorkload(server: FakeOpenAIServer, url: string, turns: number, sessions: number): Promise<void> {
@@ -145,24 +141,22 @@ async function overheadWorkload(server: FakeOpenAIServer, url: string, turns: nu
   const overhead = warm.map((t) => t.overheadMs).sort((a, b) => a - b);
   const model = warm.map((t) => t.modelMs).sort((a, b) => a - b);
   const cpu = warm.map((t) => t.overheadCpuMs).sort((a, b) => a - b);
-  process.stdout.write(
-    `${JSON.stringify({
-      bench: 'agent',
-      workload: 'runner-overhead',
-      turns,
-      sessions,
-      historyEntriesAtEnd: (turns / sessions) * 2,
-      overheadP50Ms: r3(pct(overhead, 50)),
-      overheadP99Ms: r3(pct(overhead, 99)),
-      overheadMaxMs: r3(overhead[overhead.length - 1] ?? NaN),
-      overheadCpuP50Ms: r3(pct(cpu, 50)),
-      overheadCpuP99Ms: r3(pct(cpu, 99)),
-      loadAvg1m: Math.round(loadavg()[0]! * 100) / 100,
-      modelP50Ms: r3(pct(model, 50)),
-      turnsPerSec: Math.round((turns / wall) * 1000),
-      targetP99Ms: 2,
-    })}\n`,
-  );
+  emit({
+    bench: 'agent',
+    workload: 'runner-overhead',
+    turns,
+    sessions,
+    historyEntriesAtEnd: (turns / sessions) * 2,
+    overheadP50Ms: r3(pct(overhead, 50)),
+    overheadP99Ms: r3(pct(overhead, 99)),
+    overheadMaxMs: r3(overhead[overhead.length - 1] ?? 0),
+    overheadCpuP50Ms: r3(pct(cpu, 50)),
+    overheadCpuP99Ms: r3(pct(cpu, 99)),
+    loadAvg1m: Math.round(loadavg()[0]! * 100) / 100,
+    modelP50Ms: r3(pct(model, 50)),
+    turnsPerSec: Math.round((turns / wall) * 1000),
+    targetP99Ms: 2,
+  });
 }
 
 /** Runs every workload; prints one JSON line each. */
