@@ -71,7 +71,7 @@ async function abortWorkload(server: FakeOpenAIServer, url: string, runs: number
   let current: { controller: AbortController; sink?: Sink } | undefined;
   let afterAbort = 0;
   const closed = new Map<number, number>();
-  server.listen({ onClientClose: (r) => closed.set(r.index, r.closedAt ?? performance.now()) });
+  server.observe({ onClientClose: (r) => closed.set(r.index, r.closedAt ?? performance.now()) });
   server.respondWith(() => ({ kind: 'reply', text: 'tok '.repeat(200), tokenDelayMs: 2 }));
   const agent = createAgent({
     config: { provider: { baseUrl: url, model: 'bench', maxAttempts: 1 }, classifier: { enabled: false }, compaction: { enabled: false } },
@@ -122,7 +122,7 @@ async function overheadWorkload(server: FakeOpenAIServer, url: string, turns: nu
   const store = new MemoryStore();
   const lane = new Lane('background', { concurrency: 1 }, { now: Date.now, onWaitWarning: () => undefined });
   const timings: TurnTiming[] = [];
-  server.listen({});
+  server.observe({});
   server.respondWith(() => ({ kind: 'reply', text: 'A short streamed answer of about a dozen words for the bench.', usage: { prompt_tokens: 100 } }));
   const agent = createAgent({
     config: { provider: { baseUrl: url, model: 'bench', maxAttempts: 1 }, contextWindow: 131_072, classifier: { enabled: false } },

@@ -221,7 +221,7 @@ describe('ProviderClient: retries', () => {
     const client = new ProviderClient({ baseUrl: url, model: 'm' });
     server.script({ kind: 'rate-limit', retryAfterSec: 20 });
     const ac = new AbortController();
-    server.listen({ onRequest: () => setTimeout(() => ac.abort(new Error('bye')), 20) });
+    server.observe({ onRequest: () => setTimeout(() => ac.abort(new Error('bye')), 20) });
     const started = performance.now();
     await expect(client.chat(user, { signal: ac.signal })).rejects.toThrow('bye');
     expect(performance.now() - started).toBeLessThan(5_000);

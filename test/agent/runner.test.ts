@@ -166,9 +166,9 @@ describe('turn runner: abort and failure', () => {
     const m = message({ text: 'again?' });
     const c1 = ctxOf();
     s.script({ kind: 'stall' });
-    s.listen({ onRequest: () => setTimeout(() => c1.controller.abort(new Error('drain')), 5) });
+    s.observe({ onRequest: () => setTimeout(() => c1.controller.abort(new Error('drain')), 5) });
     await expect(agent.run(turnOf([m]), c1)).rejects.toThrow('drain');
-    s.listen({});
+    s.observe({});
     s.script({ kind: 'reply', text: 'yes' });
     await agent.run(turnOf([m], { attempt: 2 }), ctxOf());
     const h = await store.history(m.sessionKey);

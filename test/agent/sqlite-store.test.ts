@@ -47,9 +47,9 @@ describe('agent on SqliteStore', () => {
     const m2 = message({ text: 'two' });
     const c = ctxOf();
     s.script({ kind: 'stall' });
-    s.listen({ onRequest: () => setTimeout(() => c.controller.abort(new Error('stop')), 5) });
+    s.observe({ onRequest: () => setTimeout(() => c.controller.abort(new Error('stop')), 5) });
     await expect(agent.run(turnOf([m2]), c)).rejects.toThrow('stop');
-    s.listen({});
+    s.observe({});
     s.script({ kind: 'reply', text: 'second answer' });
     await agent.run(turnOf([m2], { attempt: 2 }), ctxOf());
     expect((await db.history(m1.sessionKey)).map((e) => [e.role, e.content])).toEqual([
