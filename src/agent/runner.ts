@@ -283,6 +283,12 @@ export function createAgent(deps: AgentDeps): Agent {
         result = await ask(buildPrompt({ systemPrompt: config.systemPrompt, pins, history, turnMessages }));
       }
       if (signal.aborted) throw abortError(signal);
+      if (result.text.trim().length === 0) {
+        // Platforms refuse empty messages; say what happened instead of failing in the channel.
+        throw new ProviderError('E_PROVIDER_BAD_RESPONSE', `The model returned an empty answer (finish reason: ${result.finishReason ?? 'none'}). Send the message again or rephrase it.`, {
+          context: { finishReason: result.finishReason },
+        });
+      }
       const deliver = (): Promise<void> => reply.complete(result.text);
       await (clock === undefined ? deliver() : clock.span('deliver', deliver));
     } catch (err) {

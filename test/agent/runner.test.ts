@@ -197,6 +197,18 @@ describe('turn runner: abort and failure', () => {
     expect((await store.history(m.sessionKey)).map((e) => e.role)).toEqual(['user']);
   });
 
+  it('an empty model answer fails the turn with a clear reason instead of sending an empty message', async () => {
+    const { s, store, agent, replies } = await rig();
+    s.script({ kind: 'reply', text: '', finishReason: 'length' });
+    const m = message();
+    const err = await agent.run(turnOf([m]), ctxOf()).catch((e: unknown) => e);
+    expect(isSwitchyardError(err, 'E_PROVIDER_BAD_RESPONSE')).toBe(true);
+    expect((err as Error).message).toMatch(/empty answer \(finish reason: length\)/);
+    expect(replies[0]!.completed).toBeUndefined();
+    expect(replies[0]!.cancelled).toBe('E_PROVIDER_BAD_RESPONSE');
+    expect((await store.history(m.sessionKey)).map((e) => e.role)).toEqual(['user']);
+  });
+
   it('a delivery failure records no assistant turn', async () => {
     const { s, store, agent } = await rig({}, {}, { failComplete: new Error('telegram down') });
     s.script({ kind: 'reply', text: 'lost' });
