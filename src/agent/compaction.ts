@@ -117,6 +117,8 @@ export class Compactor {
   readonly quota: JobQuota;
   private readonly running = new Map<string, { controller: AbortController | undefined; done: Promise<CompactionOutcome> }>();
   private readonly log: Logger;
+  /** Compactions by how they ended, since start (for metrics). */
+  readonly counts: Record<CompactionStatus, number> = { applied: 0, stale: 0, nothing: 0, failed: 0, refused: 0 };
 
   constructor(private readonly options: CompactorOptions) {
     this.quota = new JobQuota(options.quota, options.now ?? Date.now);
@@ -135,17 +137,23 @@ export class Compactor {
   request(sessionKey: string): Promise<CompactionOutcome> {
     const refusal = this.quota.tryStart(sessionKey);
     if (refusal !== undefined) {
+      this.counts.refused += 1;
       this.log.debug({ sessionKey, refusal }, 'compaction refused by quota');
       return Promise.resolve({ status: 'refused', refusal, error: new QuotaExceededError(sessionKey, refusal) });
     }
     const controller = new AbortController();
-    const done = this.options
-      .lane()
-      .schedule(sessionKey, (signal) => this.job(sessionKey, this.options.keepRecentTokens, signal), {
+    let scheduled: Promise<CompactionOutcome>;
+    try {
+      scheduled = this.options.lane().schedule(sessionKey, (signal) => this.job(sessionKey, this.options.keepRecentTokens, signal), {
         timeoutMs: this.quota.timeoutMs,
         signal: controller.signal,
         ...(this.options.model === undefined ? {} : { model: this.options.model }),
-      })
+      });
+    } catch (err) {
+      // No such lane (misconfiguration), draining scheduler: a failed attempt, never an exception on the turn path.
+      scheduled = Promise.reject(err);
+    }
+    const done = scheduled
       .then(
         (outcome) => this.finish(sessionKey, outcome),
         (err: unknown) => this.finish(sessionKey, { status: 'failed', error: toError(err) }),
@@ -167,7 +175,10 @@ export class Compactor {
     }
     if (signal.aborted) throw toError(signal.reason);
     const refusal = this.quota.tryStart(sessionKey, true);
-    if (refusal !== undefined) return { status: 'refused', refusal };
+    if (refusal !== undefined) {
+      this.counts.refused += 1;
+      return { status: 'refused', refusal };
+    }
     // Runs under the turn's signal only: a concurrent overflow in the same session waits for it, never aborts it.
     const done = this.job(sessionKey, keepRecentTokens, signal).then(
       (o) => o,
@@ -181,6 +192,7 @@ export class Compactor {
 
   private finish(sessionKey: string, outcome: CompactionOutcome): CompactionOutcome {
     this.running.delete(sessionKey);
+    this.counts[outcome.status] += 1;
     const success = outcome.status === 'applied' || outcome.status === 'nothing';
     this.quota.finish(sessionKey, success);
     if (outcome.status === 'failed') {

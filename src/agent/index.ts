@@ -8,7 +8,7 @@
  * const scheduler = new Scheduler({ run: agent.run, contextRatio: agent.contextRatio, ... });
  * ```
  */
-export { createAgent, createTurnRunner, type Agent, type AgentDeps, type TurnTiming } from './runner.js';
+export { createAgent, createTurnRunner, type Agent, type AgentDeps, type AgentStats, type TurnTiming } from './runner.js';
 export { resolveAgentConfig, type AgentConfig, type AgentProviderConfig, type ResolvedAgentConfig } from './config.js';
 export {
   ProviderClient,
@@ -51,4 +51,6 @@ export { TurnScorer, parseScore, scoringPrompt, type TurnScore, type ScoringOutc
 export { pinCommands, type PinCommands, type PinCommandOptions } from './pins.js';
 export { buildPrompt, renderTurn, renderMessageText, type PromptInput } from './prompt.js';
 export { DrainByModelPolicy, type DrainByModelOptions } from './drain-by-model.js';
+export { replyTargetOf, openReplyVia } from './reply-target.js';
+export { agentRouter, type AgentRouter } from './router.js';
 export type { AgentMemory, BackgroundLane, BackgroundJobOptions } from './types.js';

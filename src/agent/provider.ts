@@ -13,7 +13,7 @@
  * - `timeoutMs` bounds the silence before the first byte and between stream chunks (a stalled stream fails
  *   with E_PROVIDER_TIMEOUT instead of hanging until the run timeout).
  */
-import OpenAI from 'openai';
+import OpenAI, { APIError } from 'openai';
 import { InvalidOptionError, toError } from '../errors/index.js';
 import { silentLogger, type Logger } from '../log/index.js';
 import { ProviderBadResponseError, ProviderError, ProviderTimeoutError } from './errors.js';
@@ -51,6 +51,8 @@ export interface ChatRequestOptions {
   onDelta?: ((text: string) => void) | undefined;
   /** Tears down the request; the call rejects with the signal's reason. */
   signal?: AbortSignal | undefined;
+  /** Overrides the client's idle timeout for this request (a long summary may think longer). */
+  timeoutMs?: number | undefined;
 }
 
 /** Options of `ProviderClient`. */
@@ -110,7 +112,8 @@ export class ProviderClient {
   /** The resolved retry policy. */
   readonly policy: RetryPolicy;
   private readonly client: OpenAI;
-  private readonly includeUsage: boolean;
+  /** Turned off for good when the server rejects `stream_options` (older OpenAI-compatible servers). */
+  private includeUsage: boolean;
   private readonly log: Logger;
   private readonly random: () => number;
   private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
@@ -159,7 +162,14 @@ export class ProviderClient {
         return { ...result, attempts: attempt };
       } catch (err) {
         if (signal?.aborted) throw toError(signal.reason);
-        const verdict = classifyError(err, this.timeoutMs);
+        if (onDelta !== undefined && !emitted && this.includeUsage && rejectsStreamOptions(err)) {
+          // An older server that does not know `stream_options`: ask again without it, not counted as an attempt.
+          this.includeUsage = false;
+          this.log.warn({ model }, 'model server rejects stream_options; continuing without usage figures');
+          attempt -= 1;
+          continue;
+        }
+        const verdict = classifyError(err, options.timeoutMs ?? this.timeoutMs);
         verdict.error.attempts = attempt;
         // Never retry after the chat has seen text: the retry would answer differently and duplicate it.
         const delay = emitted ? undefined : retryDelay(verdict, attempt, this.policy, this.random);
@@ -177,6 +187,7 @@ export class ProviderClient {
     onDelta: ((text: string) => void) | undefined,
   ): Promise<Omit<ChatResult, 'attempts'>> {
     const outer = options.signal;
+    const timeoutMs = options.timeoutMs ?? this.timeoutMs;
     // Our own controller: the caller's signal is never aborted by us, and our timer can abort the request.
     const controller = new AbortController();
     const onAbort = (): void => controller.abort(outer?.reason);
@@ -187,8 +198,8 @@ export class ProviderClient {
       if (timer !== undefined) clearTimeout(timer);
       timer = setTimeout(() => {
         timedOut = true;
-        controller.abort(new ProviderTimeoutError(this.timeoutMs));
-      }, this.timeoutMs);
+        controller.abort(new ProviderTimeoutError(timeoutMs));
+      }, timeoutMs);
     };
     const body = {
       model,
@@ -199,8 +210,8 @@ export class ProviderClient {
     try {
       arm();
       if (onDelta === undefined) {
-        const res = await this.client.chat.completions.create({ ...body, stream: false }, { signal: controller.signal });
-        if (timedOut) throw new ProviderTimeoutError(this.timeoutMs);
+        const res = await this.client.chat.completions.create({ ...body, stream: false }, { signal: controller.signal, timeout: timeoutMs });
+        if (timedOut) throw new ProviderTimeoutError(timeoutMs);
         const choice = res.choices?.[0];
         if (choice === undefined || typeof choice.message?.content !== 'string') {
           if (choice?.message?.content === null) return { text: '', usage: usageOf(res.usage), finishReason: choice.finish_reason ?? undefined };
@@ -210,7 +221,7 @@ export class ProviderClient {
       }
       const stream = await this.client.chat.completions.create(
         { ...body, stream: true, ...(this.includeUsage ? { stream_options: { include_usage: true } } : {}) },
-        { signal: controller.signal },
+        { signal: controller.signal, timeout: timeoutMs },
       );
       let text = '';
       let usage: TokenUsage | undefined;
@@ -229,7 +240,7 @@ export class ProviderClient {
         if (chunk.usage) usage = usageOf(chunk.usage);
       }
       if (controller.signal.aborted) {
-        if (timedOut) throw new ProviderTimeoutError(this.timeoutMs);
+        if (timedOut) throw new ProviderTimeoutError(timeoutMs);
         throw toError(outer?.reason);
       }
       if (finishReason === undefined && usage === undefined) {
@@ -238,13 +249,20 @@ export class ProviderClient {
       }
       return { text, usage, finishReason };
     } catch (err) {
-      if (timedOut && !(err instanceof ProviderError)) throw new ProviderTimeoutError(this.timeoutMs, { cause: err });
+      if (timedOut && !(err instanceof ProviderError)) throw new ProviderTimeoutError(timeoutMs, { cause: err });
       throw err;
     } finally {
       if (timer !== undefined) clearTimeout(timer);
       outer?.removeEventListener('abort', onAbort);
     }
   }
+}
+
+function rejectsStreamOptions(err: unknown): boolean {
+  if (!(err instanceof APIError) || (err.status !== 400 && err.status !== 422)) return false;
+  const body = err.error as { message?: unknown } | undefined;
+  const text = `${typeof body?.message === 'string' ? body.message : ''} ${err.message}`;
+  return /stream_options|include_usage/i.test(text);
 }
 
 function usageOf(u: OpenAI.CompletionUsage | null | undefined): TokenUsage | undefined {

@@ -22,30 +22,20 @@ import { toError } from '../errors/index.js';
 import { silentLogger, type Logger } from '../log/index.js';
 import type { RunContext, Turn } from '../scheduler/index.js';
 import type { HistoryEntry, NewHistoryEntry, Pin } from '../store/index.js';
-import { Compactor, entryTokens, type Summarizer } from './compaction.js';
+import { Compactor, entryTokens, type CompactionStatus, type Summarizer } from './compaction.js';
 import { resolveAgentConfig, type AgentConfig, type ResolvedAgentConfig } from './config.js';
 import { ContextMeter } from './context-meter.js';
 import { ContextOverflowError, ProviderError } from './errors.js';
 import { pinCommands, type PinCommands } from './pins.js';
 import { buildPrompt, namesSenders, renderMessageText, renderSystem, renderTurn } from './prompt.js';
 import { ProviderClient, type ChatMessage, type ChatResult } from './provider.js';
-import { TurnScorer, type ClassifierCall } from './scoring.js';
+import { TurnScorer, type ClassifierCall, type ScoringOutcome } from './scoring.js';
 import { defaultSummarizer } from './summarizer.js';
 import { messageTokens, REQUEST_OVERHEAD_TOKENS, tiktokenCounter, type TokenCounter } from './tokens.js';
+import { TurnClock, type TurnTiming } from './turn-clock.js';
 import type { AgentMemory, BackgroundLane } from './types.js';
 
-/** Timing of one turn, for the benchmark and metrics. Only computed when `onTiming` is given. */
-export interface TurnTiming {
-  turnId: string;
-  /** Whole `run` (ms). */
-  totalMs: number;
-  /** Inside the provider call(s), retries and overflow compaction included (ms). */
-  modelMs: number;
-  /** Inside `ReplyStream.complete` (channel delivery, ms). */
-  deliverMs: number;
-  /** The runner's own cost: total minus model minus delivery (ms). */
-  overheadMs: number;
-}
+export type { TurnTiming } from './turn-clock.js';
 
 /** What the agent needs. Everything is injected; only `config`, `memory`, `openReply` and `lane` are required. */
 export interface AgentDeps {
@@ -68,6 +58,17 @@ export interface AgentDeps {
   onTiming?: ((timing: TurnTiming) => void) | undefined;
 }
 
+/** Cumulative counters of an agent since start, for metrics (cheap: plain numbers). */
+export interface AgentStats {
+  turns: { answered: number; failed: number; aborted: number };
+  /** Extra provider attempts (retries) made by answered turns. */
+  retries: number;
+  /** Turns that overflowed and were retried after an inline compaction. */
+  overflowRecoveries: number;
+  compactions: Readonly<Record<CompactionStatus, number>>;
+  scoring: Readonly<Record<ScoringOutcome['status'], number>>;
+}
+
 /** A running agent. */
 export interface Agent {
   readonly config: ResolvedAgentConfig;
@@ -77,6 +78,8 @@ export interface Agent {
   contextRatio(sessionKey: string): number;
   /** Reads a session from the store and refreshes its context estimate (calibrated tokens). */
   prime(sessionKey: string): Promise<number>;
+  /** Counters since start. */
+  stats(): AgentStats;
   readonly pinCommands: PinCommands;
   readonly compactor: Compactor;
   readonly scorer: TurnScorer;
@@ -159,6 +162,8 @@ export function createAgent(deps: AgentDeps): Agent {
         model: config.compaction.model,
         counter,
         maxTokens: summaryMaxTokens,
+        // A long transcript may take a local model a while before its first token: allow up to the job timeout.
+        timeoutMs: Math.max(provider.timeoutMs, config.compaction.timeoutMs ?? 120_000),
         // Leave room for the answer and for tokenizer mismatch (the meter's calibration is not applied here).
         budgetTokens: Math.floor((config.contextWindow - summaryMaxTokens) * 0.75),
       }),
@@ -181,6 +186,8 @@ export function createAgent(deps: AgentDeps): Agent {
     now,
   });
 
+  const counters = { answered: 0, failed: 0, aborted: 0, retries: 0, overflowRecoveries: 0 };
+
   const maybeCompact = (sessionKey: string): void => {
     if (!config.compaction.enabled || meter.tokens(sessionKey) < config.compactAt || compactor.isRunning(sessionKey)) return;
     if (compactor.quota.check(sessionKey) !== undefined) return;
@@ -188,14 +195,13 @@ export function createAgent(deps: AgentDeps): Agent {
   };
 
   async function run(turn: Turn<InboundMessage>, ctx: RunContext): Promise<void> {
-    const timing = deps.onTiming === undefined ? undefined : { t0: performance.now(), model: 0, deliver: 0 };
+    const clock = deps.onTiming === undefined ? undefined : new TurnClock();
     const signal = ctx.signal;
     const sessionKey = turn.sessionKey;
     const owner = turn.messages[0];
     if (owner === undefined) return; // the scheduler never sends an empty turn; nothing to answer
 
     let [history, pins] = await Promise.all([memory.history(sessionKey), memory.listPins(sessionKey)]);
-    if (signal.aborted) throw abortError(signal);
 
     // The user entries of this turn: recorded once, even across attempts (see the module comment).
     const ownerPrefix = `${owner.id}#`;
@@ -224,17 +230,30 @@ export function createAgent(deps: AgentDeps): Agent {
       await memory.appendHistory(userEntries);
     };
 
-    const reply = deps.openReply(turn, signal);
+    const keepUsers = (): Promise<void> =>
+      recordUsers().catch((storeErr: unknown) => log.error({ sessionKey, turnId: turn.id, err: storeErr }, 'could not record the user messages of a failed turn'));
+
+    // Stopped before anything was shown: no reply is opened, but what the user said is kept.
+    if (signal.aborted) {
+      counters.aborted += 1;
+      await keepUsers();
+      throw abortError(signal);
+    }
+    let reply: ReplyStream;
+    try {
+      reply = deps.openReply(turn, signal);
+    } catch (err) {
+      // No channel to answer in: the turn fails, but what the user said is kept.
+      counters.failed += 1;
+      await keepUsers();
+      throw err;
+    }
     const onDelta = (text: string): void => {
       if (!signal.aborted) reply.delta(text);
     };
-    const ask = async (prompt: ChatMessage[]): Promise<ChatResult> => {
-      const t = timing === undefined ? 0 : performance.now();
-      try {
-        return await provider.chat(prompt, { onDelta, signal, maxTokens: config.maxReplyTokens });
-      } finally {
-        if (timing !== undefined) timing.model += performance.now() - t;
-      }
+    const ask = (prompt: ChatMessage[]): Promise<ChatResult> => {
+      const call = (): Promise<ChatResult> => provider.chat(prompt, { onDelta, signal, maxTokens: config.maxReplyTokens });
+      return clock === undefined ? call() : clock.span('model', call);
     };
 
     let result: ChatResult;
@@ -244,11 +263,11 @@ export function createAgent(deps: AgentDeps): Agent {
       } catch (err) {
         if (!(err instanceof ContextOverflowError) || signal.aborted) throw err;
         // Overflow: compact now (inline, cooldown skipped), rebuild, retry exactly once.
-        const t = timing === undefined ? 0 : performance.now();
         const keep = Math.min(config.keepRecentTokens, Math.floor(config.contextWindow / 4));
-        const outcome = await compactor.compactNow(sessionKey, signal, keep);
-        if (timing !== undefined) timing.model += performance.now() - t;
+        const compact = (): ReturnType<Compactor['compactNow']> => compactor.compactNow(sessionKey, signal, keep);
+        const outcome = await (clock === undefined ? compact() : clock.span('model', compact));
         log.warn({ sessionKey, turnId: turn.id, compaction: outcome.status }, 'context overflow, compacted to retry');
+        if (outcome.status === 'applied') counters.overflowRecoveries += 1;
         if (outcome.status !== 'applied') {
           throw new ContextOverflowError(
             outcome.status === 'nothing'
@@ -264,21 +283,24 @@ export function createAgent(deps: AgentDeps): Agent {
         result = await ask(buildPrompt({ systemPrompt: config.systemPrompt, pins, history, turnMessages }));
       }
       if (signal.aborted) throw abortError(signal);
-      const d = timing === undefined ? 0 : performance.now();
-      await reply.complete(result.text);
-      if (timing !== undefined) timing.deliver = performance.now() - d;
+      if (result.text.trim().length === 0) {
+        // Platforms refuse empty messages; say what happened instead of failing in the channel.
+        throw new ProviderError('E_PROVIDER_BAD_RESPONSE', `The model returned an empty answer (finish reason: ${result.finishReason ?? 'none'}). Send the message again or rephrase it.`, {
+          context: { finishReason: result.finishReason },
+        });
+      }
+      const deliver = (): Promise<void> => reply.complete(result.text);
+      await (clock === undefined ? deliver() : clock.span('deliver', deliver));
     } catch (err) {
       const error = signal.aborted ? abortError(signal) : err;
+      if (signal.aborted) counters.aborted += 1;
+      else counters.failed += 1;
       try {
         await reply.cancel(signal.aborted ? 'aborted' : error instanceof ProviderError ? error.code : 'failed');
       } catch (cancelErr) {
         log.warn({ sessionKey, turnId: turn.id, err: cancelErr }, 'reply cancel failed');
       }
-      try {
-        await recordUsers();
-      } catch (storeErr) {
-        log.error({ sessionKey, turnId: turn.id, err: storeErr }, 'could not record the user messages of a failed turn');
-      }
+      await keepUsers();
       throw error;
     }
 
@@ -289,6 +311,8 @@ export function createAgent(deps: AgentDeps): Agent {
       { sessionKey, role: 'assistant', content: result.text, tokens: assistantTokens + 4, runId: turn.id, at: now() },
     ]);
     userRecorded = true;
+    counters.answered += 1;
+    counters.retries += result.attempts - 1;
     if (result.usage !== undefined) meter.calibrate(promptEstimate, result.usage.promptTokens);
     meter.set(sessionKey, promptEstimate + assistantTokens + 4);
     maybeCompact(sessionKey);
@@ -296,10 +320,7 @@ export function createAgent(deps: AgentDeps): Agent {
       const userText = turn.messages.map((m) => (named ? `${m.senderName}: ${m.text}` : m.text)).join('\n');
       void scorer.score(sessionKey, userText, result.text);
     }
-    if (timing !== undefined && deps.onTiming !== undefined) {
-      const totalMs = performance.now() - timing.t0;
-      deps.onTiming({ turnId: turn.id, totalMs, modelMs: timing.model, deliverMs: timing.deliver, overheadMs: totalMs - timing.model - timing.deliver });
-    }
+    if (clock !== undefined) deps.onTiming?.(clock.finish(turn.id));
   }
 
   return {
@@ -307,6 +328,13 @@ export function createAgent(deps: AgentDeps): Agent {
     run,
     contextRatio: (sessionKey) => meter.ratio(sessionKey),
     prime,
+    stats: () => ({
+      turns: { answered: counters.answered, failed: counters.failed, aborted: counters.aborted },
+      retries: counters.retries,
+      overflowRecoveries: counters.overflowRecoveries,
+      compactions: { ...compactor.counts },
+      scoring: { ...scorer.counts },
+    }),
     pinCommands: pinCommands(memory, { now }),
     compactor,
     scorer,

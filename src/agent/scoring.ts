@@ -52,7 +52,7 @@ Answer on one line: the digit, then a space, then the memory in one short senten
 
 /** Parses `"<0-3> <memory>"` (tolerates a leading label, punctuation, markdown). Undefined when no score. */
 export function parseScore(text: string): TurnScore | undefined {
-  const m = /(?:^|[^0-9])([0-3])(?![0-9])\s*[-:.|)\]]*\s*(.*)/s.exec(text.trim());
+  const m = /(?:^|[^0-9])([0-3])(?![0-9])[\s*_\-:.|)\]]*(.*)/s.exec(text.trim());
   if (!m) return undefined;
   const score = Number(m[1]) as TurnScore['score'];
   const line = (m[2] ?? '').split('\n')[0]!.replace(/^["'*\s]+|["'*\s]+$/g, '').trim();
@@ -74,6 +74,8 @@ export class TurnScorer {
   private readonly autoCap: number;
   private readonly timeoutMs: number;
   private failures = 0;
+  /** Scoring jobs by how they ended, since start (for metrics). */
+  readonly counts: Record<ScoringOutcome['status'], number> = { scored: 0, pinned: 0, failed: 0, unparsable: 0 };
 
   constructor(private readonly options: TurnScorerOptions) {
     this.log = options.logger ?? silentLogger;
@@ -97,11 +99,16 @@ export class TurnScorer {
     } catch (err) {
       job = Promise.reject(err);
     }
-    return job.catch((err: unknown) => {
-      this.failures += 1;
-      this.log.warn({ sessionKey, err: toError(err) }, 'turn scoring failed');
-      return { status: 'failed', error: toError(err) } satisfies ScoringOutcome;
-    });
+    return job
+      .catch((err: unknown): ScoringOutcome => {
+        this.failures += 1;
+        this.log.warn({ sessionKey, err: toError(err) }, 'turn scoring failed');
+        return { status: 'failed', error: toError(err) };
+      })
+      .then((outcome) => {
+        this.counts[outcome.status] += 1;
+        return outcome;
+      });
   }
 
   private async job(sessionKey: string, userText: string, assistantText: string, signal: AbortSignal): Promise<ScoringOutcome> {

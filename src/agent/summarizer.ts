@@ -38,6 +38,8 @@ export interface DefaultSummarizerOptions {
   budgetTokens: number;
   /** `max_tokens` of a summary. Default 1024. */
   maxTokens?: number;
+  /** Idle timeout of each summary request (ms); the job's own timeout still bounds the whole. Default: the client's. */
+  timeoutMs?: number;
 }
 
 /** A summarizer backed by the provider, folding chunks that fit `budgetTokens`. */
@@ -65,7 +67,7 @@ export function defaultSummarizer(provider: ProviderClient, options: DefaultSumm
           { role: 'system', content: INSTRUCTIONS },
           { role: 'user', content: transcript({ previousSummary: summary, entries: chunk }) },
         ],
-        { model, maxTokens, temperature: 0, signal },
+        { model, maxTokens, temperature: 0, signal, timeoutMs: options.timeoutMs },
       );
       summary = res.text.trim();
     }

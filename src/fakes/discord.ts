@@ -2,10 +2,8 @@
  * A fake Discord on loopback, good enough to drive the real discord.js `Client` through its real REST and
  * WebSocket code: REST on node:http (`/api/v10/...`) and a JSON gateway on ws@8 at the same port.
  *
- * Gateway: HELLO (op 10) → IDENTIFY (op 2) → READY + one GUILD_CREATE per guild; HEARTBEAT (op 1) → ACK (op 11);
- * RESUME (op 6) replays every dispatch after the client's sequence and sends RESUMED; op 7 RECONNECT and socket
- * closes on demand. Every dispatch is numbered per session and kept in the session log, so a dispatch made
- * while the client is between sockets is replayed on RESUME, exactly as Discord does.
+ * Gateway (`discord-gateway.ts`): HELLO → IDENTIFY → READY + one GUILD_CREATE per guild; HEARTBEAT → ACK;
+ * RESUME replays every dispatch after the client's sequence; op 7 and socket closes on demand.
  *
  * REST: gateway/bot, users/@me, channels (get, messages list/create/edit/delete, typing), application commands
  * (bulk overwrite), interaction callbacks and webhook edits/follow-ups. A test can make the next requests of a
@@ -16,66 +14,25 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { FakeGateway } from './discord-gateway.js';
+import { channelJson, guildJson, userJson, type FakeChannel, type FakeGuild, type FakeMessage, type FakeRequest, type FakeUser } from './discord-json.js';
+
+export type { FakeChannel, FakeGuild, FakeMessage, FakeRequest, FakeUser } from './discord-json.js';
 
 const DISCORD_EPOCH = 1_420_070_400_000n;
-
-/** A user as the fake knows it (raw Discord shape subset). */
-export interface FakeUser {
-  id: string;
-  username: string;
-  bot?: boolean;
-}
-
-/** A channel as the fake knows it. Types: 0 text, 1 DM, 11 public thread. */
-export interface FakeChannel {
-  id: string;
-  type: 0 | 1 | 11;
-  guildId?: string;
-  parentId?: string;
-  name?: string;
-  /** DM only: the other user. */
-  recipient?: FakeUser;
-}
-
-/** A guild with its roles; `botRoles` are the roles the bot member holds. */
-export interface FakeGuild {
-  id: string;
-  name: string;
-  roles: Array<{ id: string; name: string }>;
-  botRoles: string[];
-}
-
-/** A message stored in a channel (raw Discord JSON). */
-export type FakeMessage = Record<string, unknown> & { id: string; channel_id: string; content: string };
-
-/** One request the fake received. */
-export interface FakeRequest {
-  method: string;
-  path: string;
-  query: URLSearchParams;
-  body: unknown;
-  at: number;
-  status: number;
-}
 
 /** Options of `FakeDiscord`. */
 export interface FakeDiscordOptions {
   /** The token the bot must present (REST `Authorization: Bot <token>` and IDENTIFY). Default `test-token`. */
   token?: string;
+  /** The token IDENTIFY must carry, when it should differ from the REST one (gateway-only auth failure). */
+  gatewayToken?: string;
   /** The bot user. */
   botUser?: FakeUser;
   /** Heartbeat interval announced in HELLO (ms). Default 41250. */
   heartbeatIntervalMs?: number;
   /** Clock for snowflakes and timestamps. Default `Date.now`. */
   now?: () => number;
-}
-
-interface GatewaySession {
-  id: string;
-  seq: number;
-  log: Array<{ s: number; t: string; d: unknown }>;
-  socket: WebSocket | undefined;
 }
 
 interface RateLimitRule {
@@ -89,12 +46,11 @@ interface RateLimitRule {
 /** The fake Discord server. `await FakeDiscord.start()`, then point discord.js at `restApi`. */
 export class FakeDiscord {
   readonly token: string;
+  readonly gatewayToken: string;
   readonly botUser: FakeUser;
   readonly applicationId = '900000000000000001';
   /** Every REST request, in arrival order. */
   readonly requests: FakeRequest[] = [];
-  /** Every gateway payload the client sent (op and d). */
-  readonly gatewayReceived: Array<{ op: number; d: unknown }> = [];
   readonly guilds = new Map<string, FakeGuild>();
   readonly channels = new Map<string, FakeChannel>();
   readonly messages = new Map<string, FakeMessage[]>();
@@ -108,11 +64,10 @@ export class FakeDiscord {
   /** Registered application commands (last bulk overwrite), by scope (`global` or a guild id). */
   readonly commands = new Map<string, unknown[]>();
 
+  readonly heartbeatIntervalMs: number;
   private readonly now: () => number;
-  private readonly heartbeatIntervalMs: number;
   private readonly server: Server;
-  private readonly wss: WebSocketServer;
-  private readonly sessions = new Map<string, GatewaySession>();
+  private readonly gateway: FakeGateway;
   private readonly rateLimits: RateLimitRule[] = [];
   private readonly nonces = new Map<string, FakeMessage>();
   private lastSnowflake = 0n;
@@ -120,14 +75,13 @@ export class FakeDiscord {
 
   private constructor(options: FakeDiscordOptions) {
     this.token = options.token ?? 'test-token';
+    this.gatewayToken = options.gatewayToken ?? this.token;
     this.botUser = options.botUser ?? { id: '900000000000000001', username: 'switchyard', bot: true };
     this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? 41_250;
     this.now = options.now ?? Date.now;
     this.server = createServer((req, res) => void this.onRequest(req, res));
-    this.wss = new WebSocketServer({ noServer: true });
-    this.server.on('upgrade', (req, socket, head) => {
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.onSocket(ws));
-    });
+    this.gateway = new FakeGateway(this);
+    this.server.on('upgrade', (req, socket, head) => this.gateway.handleUpgrade(req, socket, head));
   }
 
   /** Starts the fake on 127.0.0.1 with a free port. */
@@ -150,7 +104,12 @@ export class FakeDiscord {
 
   /** Sockets currently open. */
   get openSockets(): number {
-    return this.wss.clients.size;
+    return this.gateway.openSockets;
+  }
+
+  /** Every gateway payload the client sent (op and d). */
+  get gatewayReceived(): ReadonlyArray<{ op: number; d: unknown }> {
+    return this.gateway.received;
   }
 
   /** A fresh snowflake for `at` (default now); strictly increasing. */
@@ -236,7 +195,7 @@ export class FakeDiscord {
       token,
       version: 1,
       channel_id: channel.id,
-      channel: this.channelJson(channel),
+      channel: channelJson(channel),
       locale: 'en-US',
       app_permissions: '0',
       entitlements: [],
@@ -257,11 +216,7 @@ export class FakeDiscord {
 
   /** Sends a dispatch to every session; a session without a socket keeps it for RESUME. */
   dispatch(t: string, d: unknown): void {
-    for (const session of this.sessions.values()) {
-      const s = ++session.seq;
-      session.log.push({ s, t, d });
-      session.socket?.send(JSON.stringify({ op: 0, s, t, d }));
-    }
+    this.gateway.dispatch(t, d);
   }
 
   /**
@@ -270,11 +225,7 @@ export class FakeDiscord {
    * RESUME is refused (op 9) and it must IDENTIFY again: events in between are lost, as on Discord.
    */
   forceReconnect(mode: 'op7' | 'close' | 'invalidate'): void {
-    for (const ws of this.wss.clients) {
-      if (mode === 'op7') ws.send(JSON.stringify({ op: 7, d: null }));
-      else ws.close(4000, 'fake: forced close');
-    }
-    if (mode === 'invalidate') this.sessions.clear();
+    this.gateway.forceReconnect(mode);
   }
 
   /** The next `count` requests of `method` whose path matches `pattern` answer 429. */
@@ -289,115 +240,28 @@ export class FakeDiscord {
 
   /** Closes every socket and the server. */
   async close(): Promise<void> {
-    for (const ws of this.wss.clients) ws.terminate();
-    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+    await this.gateway.close();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
-  // ── gateway ────────────────────────────────────────────────────────────────────────────────────────
-
-  private onSocket(ws: WebSocket): void {
-    let session: GatewaySession | undefined;
-    ws.send(JSON.stringify({ op: 10, d: { heartbeat_interval: this.heartbeatIntervalMs } }));
-    ws.on('message', (raw) => {
-      let payload: { op: number; d: unknown };
-      try {
-        payload = JSON.parse(String(raw)) as { op: number; d: unknown };
-      } catch {
-        ws.close(4002, 'decode error');
-        return;
-      }
-      this.gatewayReceived.push(payload);
-      switch (payload.op) {
-        case 1:
-          ws.send(JSON.stringify({ op: 11 }));
-          break;
-        case 2: {
-          const d = payload.d as { token?: string };
-          if (d.token !== this.token) {
-            ws.close(4004, 'Authentication failed.');
-            return;
-          }
-          session = { id: `session-${this.sessions.size + 1}-${this.snowflake()}`, seq: 0, log: [], socket: ws };
-          this.sessions.set(session.id, session);
-          this.sendTo(session, 'READY', {
-            v: 10,
-            user: userJson(this.botUser),
-            guilds: [...this.guilds.keys()].map((id) => ({ id, unavailable: true })),
-            session_id: session.id,
-            resume_gateway_url: this.gatewayUrl,
-            application: { id: this.applicationId, flags: 0 },
-            private_channels: [],
-          });
-          for (const guild of this.guilds.values()) this.sendTo(session, 'GUILD_CREATE', this.guildJson(guild));
-          this.events.emit('identify', session.id);
-          break;
-        }
-        case 6: {
-          const d = payload.d as { token?: string; session_id?: string; seq?: number };
-          const found = d.session_id === undefined ? undefined : this.sessions.get(d.session_id);
-          if (!found || d.token !== this.token) {
-            ws.send(JSON.stringify({ op: 9, d: false }));
-            return;
-          }
-          session = found;
-          found.socket = ws;
-          for (const e of found.log) if (e.s > (d.seq ?? 0)) ws.send(JSON.stringify({ op: 0, s: e.s, t: e.t, d: e.d }));
-          this.sendTo(found, 'RESUMED', {});
-          this.events.emit('resume', found.id);
-          break;
-        }
-        default:
-          break;
-      }
-    });
-    ws.on('close', (code) => {
-      this.events.emit('socketClose', code);
-      if (!session || session.socket !== ws) return;
-      session.socket = undefined;
-      // A normal close ends the session on Discord: it cannot be resumed, and later events are not kept.
-      if (code === 1000 || code === 1001) this.sessions.delete(session.id);
-    });
-  }
-
-  private sendTo(session: GatewaySession, t: string, d: unknown): void {
-    const s = ++session.seq;
-    session.log.push({ s, t, d });
-    session.socket?.send(JSON.stringify({ op: 0, s, t, d }));
-  }
-
-  private guildJson(guild: FakeGuild): Record<string, unknown> {
-    const channels = [...this.channels.values()].filter((c) => c.guildId === guild.id);
+  /** READY and GUILD_CREATE payloads for a new gateway session. Used by the gateway. */
+  identifyPayloads(sessionId: string): { ready: unknown; guilds: unknown[] } {
     return {
-      id: guild.id,
-      name: guild.name,
-      icon: null,
-      owner_id: '1',
-      unavailable: false,
-      member_count: 2,
-      large: false,
-      features: [],
-      emojis: [],
-      stickers: [],
-      roles: [{ id: guild.id, name: '@everyone', permissions: '0', position: 0, color: 0, hoist: false, managed: false, mentionable: false, flags: 0 }, ...guild.roles.map((r, i) => ({ ...r, permissions: '0', position: i + 1, color: 0, hoist: false, managed: false, mentionable: true, flags: 0 }))],
-      members: [{ user: userJson(this.botUser), roles: guild.botRoles, joined_at: new Date(0).toISOString(), deaf: false, mute: false }],
-      channels: channels.filter((c) => c.type !== 11).map((c) => this.channelJson(c)),
-      threads: channels.filter((c) => c.type === 11).map((c) => this.channelJson(c)),
-      presences: [],
-      voice_states: [],
-      stage_instances: [],
-      guild_scheduled_events: [],
-      soundboard_sounds: [],
+      ready: {
+        v: 10,
+        user: userJson(this.botUser),
+        guilds: [...this.guilds.keys()].map((id) => ({ id, unavailable: true })),
+        session_id: sessionId,
+        resume_gateway_url: this.gatewayUrl,
+        application: { id: this.applicationId, flags: 0 },
+        private_channels: [],
+      },
+      guilds: [...this.guilds.values()].map((g) => guildJson(g, this.channels.values(), this.botUser)),
     };
   }
 
-  private channelJson(c: FakeChannel): Record<string, unknown> {
-    if (c.type === 1) return { id: c.id, type: 1, recipients: c.recipient ? [userJson(c.recipient)] : [], last_message_id: null };
-    const base: Record<string, unknown> = { id: c.id, type: c.type, guild_id: c.guildId, name: c.name ?? c.id, position: 0, permission_overwrites: [], nsfw: false, parent_id: c.parentId ?? null };
-    if (c.type === 11) base.thread_metadata = { archived: false, auto_archive_duration: 1440, archive_timestamp: new Date(0).toISOString(), locked: false };
-    return base;
-  }
+  // ── JSON shapes ────────────────────────────────────────────────────────────────────────────────────
 
   // ── REST ───────────────────────────────────────────────────────────────────────────────────────────
 
@@ -413,7 +277,7 @@ export class FakeDiscord {
     } catch {
       body = rawBody;
     }
-    const path = url.pathname.replace(/^\/api\/v\d+/, '');
+    const path = decodeURIComponent(url.pathname).replace(/^\/api\/v\d+/, '');
     const entry: FakeRequest = { method, path, query: url.searchParams, body, at: this.now(), status: 0 };
     this.requests.push(entry);
     const send = (status: number, json?: unknown, headers: Record<string, string> = {}): void => {
@@ -461,7 +325,7 @@ export class FakeDiscord {
       send(200, userJson(this.botUser));
     } else if ((m = /^\/channels\/(\d+)$/.exec(path)) && method === 'GET') {
       const c = this.channels.get(m[1]!);
-      if (c) send(200, this.channelJson(c));
+      if (c) send(200, channelJson(c));
       else send(404, { message: 'Unknown Channel', code: 10003 });
     } else if ((m = /^\/channels\/(\d+)\/typing$/.exec(path)) && method === 'POST') {
       send(204);
@@ -568,8 +432,4 @@ export class FakeDiscord {
     if (!c) throw new Error(`fake discord: unknown channel ${id}; add it with addGuild or addDm first`);
     return c;
   }
-}
-
-function userJson(u: FakeUser): Record<string, unknown> {
-  return { id: u.id, username: u.username, discriminator: '0', global_name: null, avatar: null, bot: u.bot ?? false };
 }

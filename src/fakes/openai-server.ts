@@ -201,8 +201,8 @@ export class FakeOpenAIServer {
     return this;
   }
 
-  /** Sets the listener for request / client-close events. */
-  listen(listener: FakeServerListener): this {
+  /** Sets the observer of request / client-close events (replaces the previous one). */
+  observe(listener: FakeServerListener): this {
     this.listener = listener;
     return this;
   }

@@ -119,7 +119,10 @@ export class Ingress implements IngressPort {
       this.log.info({ messageId: raw.id, length: raw.text.length }, 'message too long; refused');
       return { status: 'denied' };
     }
-    const parsed = InboundMessageSchema.safeParse(raw);
+    // A Discord catch-up under policy `stale` marks what it found while the gateway was down: stored (so it is
+    // deduplicated and visible) but not answered. The mark is not part of the envelope.
+    const { catchUp, ...envelope } = raw as InboundMessage & { catchUp?: unknown };
+    const parsed = InboundMessageSchema.safeParse(envelope);
     if (!parsed.success) {
       throw new MalformedMessageError(parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; '));
     }
@@ -140,6 +143,10 @@ export class Ingress implements IngressPort {
     }
     const accepted = await this.deps.store.accept(message);
     if (accepted.status === 'duplicate') return { status: 'duplicate' };
+    if (catchUp === 'stale') {
+      this.write(this.deps.store.recordOutcomes([{ messageId: message.id, outcome: 'stale', reason: 'stale', at: this.now() }]));
+      return { status: 'accepted' };
+    }
     this.admit(message, () => this.deps.scheduler.submit(message));
     return { status: 'accepted' };
   }

@@ -14,6 +14,7 @@ export {
   type Pin,
   type PairingRequest,
   type RecoveryPlan,
+  type RecentChat,
 } from './store.js';
 export { MemoryStore, type MemoryStoreOptions } from './memory-store.js';
 export { runIdOf, ownerOfRunId, isTerminalRunState, TERMINAL_RUN_STATES } from './run-id.js';

@@ -205,13 +205,23 @@ describe('ProviderClient: retries', () => {
     expect(err.code).toBe('E_PROVIDER_TIMEOUT');
   });
 
+  it('a per-request timeoutMs overrides the client idle timeout', async () => {
+    const { s, client } = await setup({ timeoutMs: 60_000, maxAttempts: 1 });
+    s.script({ kind: 'stall' });
+    const started = performance.now();
+    const err = await providerError(client.chat(user, { timeoutMs: 50 }));
+    expect(err.code).toBe('E_PROVIDER_TIMEOUT');
+    expect(err.context).toMatchObject({ timeoutMs: 50 });
+    expect(performance.now() - started).toBeLessThan(5_000);
+  });
+
   it('an abort during the backoff wait rejects at once', async () => {
     server = new FakeOpenAIServer();
     const { url } = await server.start();
     const client = new ProviderClient({ baseUrl: url, model: 'm' });
     server.script({ kind: 'rate-limit', retryAfterSec: 20 });
     const ac = new AbortController();
-    server.listen({ onRequest: () => setTimeout(() => ac.abort(new Error('bye')), 20) });
+    server.observe({ onRequest: () => setTimeout(() => ac.abort(new Error('bye')), 20) });
     const started = performance.now();
     await expect(client.chat(user, { signal: ac.signal })).rejects.toThrow('bye');
     expect(performance.now() - started).toBeLessThan(5_000);
@@ -240,5 +250,19 @@ describe('retry policy', () => {
     expect(retryAfterMs(new Headers({ 'retry-after': new Date(10_000).toUTCString() }), 4_000)).toBe(6000);
     expect(retryAfterMs(new Headers({ 'retry-after': 'soon' }))).toBeUndefined();
     expect(retryAfterMs(new Headers({}))).toBeUndefined();
+  });
+});
+
+describe('ProviderClient: server quirks', () => {
+  it('drops stream_options for good when an older server rejects it', async () => {
+    const { s, client } = await setup({ maxAttempts: 1 });
+    s.script(
+      { kind: 'error', status: 400, body: { error: { message: "Unrecognized request argument supplied: stream_options", type: 'invalid_request_error', code: null } } },
+      { kind: 'reply', text: 'fine' },
+      { kind: 'reply', text: 'again' },
+    );
+    await expect(client.chat(user, { onDelta: () => undefined })).resolves.toMatchObject({ text: 'fine', usage: undefined });
+    await expect(client.chat(user, { onDelta: () => undefined })).resolves.toMatchObject({ text: 'again' });
+    expect(s.chatRequests.map((r) => r.body?.stream_options)).toEqual([{ include_usage: true }, undefined, undefined]);
   });
 });

@@ -28,8 +28,7 @@ async function rig(over: Partial<AgentConfig> = {}, deps: Partial<AgentDeps> = {
   const { url } = await server.start();
   const store = new MemoryStore();
   const replies: RecordingReply[] = [];
-  // eslint-disable-next-line prefer-const -- assigned after createAgent, which needs a closure over it
-  let scheduler: Scheduler<InboundMessage> | undefined;
+  const holder: { scheduler?: Scheduler<InboundMessage> } = {};
   const agent = createAgent({
     config: {
       provider: { baseUrl: url, model: 'chat-model', maxAttempts: 1 },
@@ -45,10 +44,10 @@ async function rig(over: Partial<AgentConfig> = {}, deps: Partial<AgentDeps> = {
       replies.push(r);
       return r;
     },
-    lane: (name) => scheduler!.lane(name),
+    lane: (name) => holder.scheduler!.lane(name),
     ...deps,
   });
-  scheduler = new Scheduler<InboundMessage>({ lanes: { main: 2, background: 2 }, run: agent.run, contextRatio: agent.contextRatio, cutoffs: store.cutoffs });
+  const scheduler = (holder.scheduler = new Scheduler<InboundMessage>({ lanes: { main: 4, background: 2 }, run: agent.run, contextRatio: agent.contextRatio, cutoffs: store.cutoffs }));
   schedulers.push(scheduler);
   return { s: server, store, agent, replies, scheduler };
 }
@@ -148,6 +147,18 @@ describe('turn runner: abort and failure', () => {
     await vi.waitFor(() => expect(s.chatRequests[0]!.closedByClient).toBe(true), { timeout: 2000, interval: 2 });
     const h = await store.history(m.sessionKey);
     expect(h.map((e) => e.role)).toEqual(['user']); // the user said it; no partial answer is kept
+    expect(agent.stats().turns).toEqual({ answered: 0, failed: 0, aborted: 1 });
+  });
+
+  it('a turn stopped before it reached the model records the user turn and opens no reply', async () => {
+    const { s, store, agent, replies } = await rig();
+    const c = ctxOf();
+    c.controller.abort(new Error('stopped early'));
+    const m = message({ text: 'hi?' });
+    await expect(agent.run(turnOf([m]), c)).rejects.toThrow('stopped early');
+    expect(replies).toHaveLength(0);
+    expect(s.chatRequests).toHaveLength(0);
+    expect((await store.history(m.sessionKey)).map((e) => e.content)).toEqual(['hi?']);
   });
 
   it('a re-run of an aborted turn (attempt 2) does not duplicate its user entries', async () => {
@@ -155,9 +166,9 @@ describe('turn runner: abort and failure', () => {
     const m = message({ text: 'again?' });
     const c1 = ctxOf();
     s.script({ kind: 'stall' });
-    s.listen({ onRequest: () => setTimeout(() => c1.controller.abort(new Error('drain')), 5) });
+    s.observe({ onRequest: () => setTimeout(() => c1.controller.abort(new Error('drain')), 5) });
     await expect(agent.run(turnOf([m]), c1)).rejects.toThrow('drain');
-    s.listen({});
+    s.observe({});
     s.script({ kind: 'reply', text: 'yes' });
     await agent.run(turnOf([m], { attempt: 2 }), ctxOf());
     const h = await store.history(m.sessionKey);
@@ -175,6 +186,26 @@ describe('turn runner: abort and failure', () => {
     const err = await agent.run(turnOf([m]), ctxOf()).catch((e: unknown) => e);
     expect(isSwitchyardError(err, 'E_PROVIDER_AUTH')).toBe(true);
     expect(replies[0]!.cancelled).toBe('E_PROVIDER_AUTH');
+    expect((await store.history(m.sessionKey)).map((e) => e.role)).toEqual(['user']);
+  });
+
+  it('a turn whose channel cannot open a reply fails before calling the model and keeps the user turn', async () => {
+    const { s, store, agent } = await rig({}, { openReply: () => { throw new Error('no adapter'); } });
+    const m = message();
+    await expect(agent.run(turnOf([m]), ctxOf())).rejects.toThrow('no adapter');
+    expect(s.chatRequests).toHaveLength(0);
+    expect((await store.history(m.sessionKey)).map((e) => e.role)).toEqual(['user']);
+  });
+
+  it('an empty model answer fails the turn with a clear reason instead of sending an empty message', async () => {
+    const { s, store, agent, replies } = await rig();
+    s.script({ kind: 'reply', text: '', finishReason: 'length' });
+    const m = message();
+    const err = await agent.run(turnOf([m]), ctxOf()).catch((e: unknown) => e);
+    expect(isSwitchyardError(err, 'E_PROVIDER_BAD_RESPONSE')).toBe(true);
+    expect((err as Error).message).toMatch(/empty answer \(finish reason: length\)/);
+    expect(replies[0]!.completed).toBeUndefined();
+    expect(replies[0]!.cancelled).toBe('E_PROVIDER_BAD_RESPONSE');
     expect((await store.history(m.sessionKey)).map((e) => e.role)).toEqual(['user']);
   });
 
@@ -211,6 +242,7 @@ describe('turn runner: context overflow', () => {
     expect(h[0]).toMatchObject({ role: 'summary', content: 'SUMMARY: twenty turns of x' });
     expect(h.slice(-2).map((e) => e.content)).toEqual(['new question', 'answer after compaction']);
     expect(lastBody(s).messages[0]!.content).toContain('SUMMARY: twenty turns of x');
+    expect(agent.stats()).toMatchObject({ turns: { answered: 1, failed: 0, aborted: 0 }, overflowRecoveries: 1, compactions: { applied: 1 } });
   });
 
   it('a second overflow after compaction fails the turn (no loop)', async () => {
@@ -247,6 +279,48 @@ describe('turn runner: context overflow', () => {
   });
 });
 
+describe('turn runner: background compaction', () => {
+  it('starts compaction in the background lane when the estimate crosses compactAt; later turns see the summary', async () => {
+    const { s, store, agent, replies } = await rig({ contextWindow: 1024, reserveTokens: 256, keepRecentTokens: 60 });
+    const key = message().sessionKey;
+    // Chat turns are streamed; the summary request is not.
+    s.respondWith((req) => {
+      if (req.stream) return { kind: 'reply', text: 'ok' };
+      return { kind: 'reply', text: 'SUMMARY' };
+    });
+    await store.appendHistory(
+      Array.from({ length: 14 }, (_, i) => ({ sessionKey: key, role: i % 2 === 0 ? ('user' as const) : ('assistant' as const), content: 'z'.repeat(200), at: i })),
+    );
+    // 14 x 54 = 756 tokens + the turn: over compactAt = 768
+    const m = message({ text: 'q'.repeat(100) });
+    await agent.run(turnOf([m]), ctxOf());
+    expect(replies[0]!.completed).toBe('ok'); // the turn did not wait for compaction
+    await vi.waitFor(async () => expect((await store.history(key))[0]?.role).toBe('summary'), { timeout: 2000, interval: 5 });
+    const h = await store.history(key);
+    expect(h[0]!.content).toBe('SUMMARY');
+    expect(h[h.length - 1]).toMatchObject({ role: 'assistant', content: 'ok' }); // the turn's entries survived
+    expect(agent.compactor.quota.snapshot(key).lastStartAt).toBeDefined();
+    await vi.waitFor(() => expect(agent.contextRatio(key)).toBeLessThan(0.5), { timeout: 2000, interval: 5 });
+    await agent.run(turnOf([message({ text: 'next' })]), ctxOf());
+    expect(lastBody(s).messages[0]!.content).toContain('Summary of the earlier conversation:\nSUMMARY');
+  });
+
+  it('a failing compaction never breaks the session', async () => {
+    const { s, store, agent, replies } = await rig({ contextWindow: 1024, reserveTokens: 256, keepRecentTokens: 60 });
+    const key = message().sessionKey;
+    s.respondWith((req) => (req.stream ? { kind: 'reply', text: 'still here' } : { kind: 'error', status: 400 }));
+    await store.appendHistory(
+      Array.from({ length: 14 }, (_, i) => ({ sessionKey: key, role: i % 2 === 0 ? ('user' as const) : ('assistant' as const), content: 'z'.repeat(200), at: i })),
+    );
+    await agent.run(turnOf([message({ text: 'q'.repeat(100) })]), ctxOf());
+    await vi.waitFor(() => expect(agent.compactor.quota.snapshot(key).failures).toBe(1), { timeout: 2000, interval: 5 });
+    await agent.run(turnOf([message({ text: 'and now?' })]), ctxOf());
+    expect(replies.map((r) => r.completed)).toEqual(['still here', 'still here']);
+    expect(agent.stats().compactions.failed).toBe(1);
+    expect(agent.stats().turns.answered).toBe(2);
+  });
+});
+
 describe('turn runner: context accounting', () => {
   it('reports the context ratio to the scheduler, calibrated by reported prompt_tokens', async () => {
     const { s, agent } = await rig({ contextWindow: 1000 });
@@ -258,5 +332,38 @@ describe('turn runner: context accounting', () => {
     expect(agent.meter.factor).toBeCloseTo(2, 5);
     expect(agent.contextRatio(m.sessionKey)).toBeCloseTo((112 + 5) * 2 / 1000, 5);
     expect(await agent.prime(m.sessionKey)).toBe(Math.round((3 + 5 + 104 + 5) * 2));
+  });
+});
+
+describe('turn runner + Scheduler: adaptive throttle', () => {
+  it('a group session runs one turn at a time once its context is over throttleRatio', async () => {
+    const { s, store, scheduler, agent } = await rig({ contextWindow: 1000 });
+    const g = (text: string) => message({ peer: 'group', chatId: 'g-throttle', senderId: `u-${text}`, text });
+    const key = g('x').sessionKey;
+    let active = 0;
+    let maxActive = 0;
+    s.respondWith(() => {
+      active += 1;
+      maxActive = Math.max(maxActive, active);
+      return { kind: 'reply', text: 'ok', tokenDelayMs: 15 };
+    });
+    const settle = () => {
+      active -= 1;
+    };
+    // A small context first: three group turns run side by side (maxConcurrent 3).
+    const submitAll = async (texts: string[]): Promise<void> => {
+      await Promise.all(texts.map((t) => scheduler.submitAndWait(g(t)).then(settle)));
+    };
+    const groupSettings = { maxConcurrent: 3 };
+    scheduler.reset(() => groupSettings);
+    await submitAll(['a', 'b', 'c']);
+    expect(maxActive).toBe(3);
+    // Fill the history past 60 % of the window, then prime the estimate.
+    await store.appendHistory([{ sessionKey: key, role: 'user', content: 'w'.repeat(3200), at: 1 }]);
+    await agent.prime(key);
+    expect(agent.contextRatio(key)).toBeGreaterThanOrEqual(0.6);
+    maxActive = 0;
+    await submitAll(['d', 'e', 'f']);
+    expect(maxActive).toBe(1);
   });
 });

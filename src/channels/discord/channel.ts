@@ -16,6 +16,7 @@ import {
   Client,
   DiscordjsErrorCodes,
   Events,
+  GatewayCloseCodes,
   GatewayIntentBits,
   Partials,
   Routes,
@@ -25,31 +26,15 @@ import {
   type Message,
   type RateLimitData,
 } from 'discord.js';
+import { chunkMarkdown } from '../../outbound/index.js';
 import type { InboundMessage } from '../envelope.js';
 import type { ChannelAdapter, IngressResult, OpenReplyOptions, ReplyStream, ReplyTarget } from '../ports.js';
-import { fetchMissedMessages, maxSnowflake } from './catch-up.js';
-import { chunkMarkdown } from './chunker.js';
+import { collectMissed, maxSnowflake, type CatchUpInboundMessage, type CatchUpReport } from './catch-up.js';
 import { DiscordAuthError, DiscordSendError } from './errors.js';
 import { fallbackAnswer, PendingInteractions, registerSlashCommands } from './interactions.js';
 import { normalizeInteraction, normalizeMessage, type NormalizeContext } from './normalize.js';
-import { DISCORD_MAX_MESSAGE, resolveDiscordOptions, type CatchUpChannel, type CatchUpPolicy, type DiscordChannelOptions, type ResolvedDiscordOptions } from './options.js';
+import { DISCORD_MAX_MESSAGE, resolveDiscordOptions, type DiscordChannelOptions, type ResolvedDiscordOptions } from './options.js';
 import { DiscordReplyStream } from './reply-stream.js';
-
-/**
- * A message found by catch-up under policy `stale`: ingress should store it and record it `stale` without
- * answering. Proposed envelope field (see NOTES-discord.md); only set for `stale`, so an `answer` catch-up is a
- * plain `InboundMessage`.
- */
-export type CatchUpInboundMessage = InboundMessage & { catchUp?: CatchUpPolicy };
-
-/** What one catch-up pass did (for logs, tests and the admin API). */
-export interface CatchUpReport {
-  reason: 'start' | 'reidentify';
-  channels: number;
-  fetched: number;
-  handedOn: number;
-  failedChannels: string[];
-}
 
 /** No pings from bot output: `@everyone` or `<@id>` in a notice must not notify anyone. */
 const NO_MENTIONS: APIAllowedMentions = Object.freeze({ parse: [], replied_user: false });
@@ -68,6 +53,8 @@ export class DiscordChannel implements ChannelAdapter {
   private receiving = false;
   private catchUpsRunning = 0;
   private readyCount = 0;
+  /** Set when the gateway closed with 4004 (authentication failed). */
+  private authFailed = false;
   /** Live messages held while a catch-up pass runs; undefined when not holding. */
   private held: InboundMessage[] | undefined;
   private readonly chains = new Map<string, Promise<void>>();
@@ -75,6 +62,7 @@ export class DiscordChannel implements ChannelAdapter {
   private readonly lastSeen = new Map<string, string>();
   private readonly pending = new PendingInteractions();
   private lifetime = new AbortController();
+  private starting: Promise<void> | undefined;
 
   constructor(options: DiscordChannelOptions) {
     this.o = resolveDiscordOptions(options);
@@ -87,7 +75,15 @@ export class DiscordChannel implements ChannelAdapter {
     return this.client;
   }
 
-  async start(signal?: AbortSignal): Promise<void> {
+  start(signal?: AbortSignal): Promise<void> {
+    // A second call while starting joins the first; after a completed start it resolves at once.
+    this.starting ??= this.connect(signal).finally(() => {
+      this.starting = undefined;
+    });
+    return this.starting;
+  }
+
+  private async connect(signal?: AbortSignal): Promise<void> {
     if (this.receiving) return;
     if (this.lifetime.signal.aborted) {
       this.lifetime = new AbortController();
@@ -96,11 +92,13 @@ export class DiscordChannel implements ChannelAdapter {
     const log = this.o.logger.child({ channel: this.id, platform: 'discord' });
     const ready = once(this.client, Events.ClientReady, signal ? { signal } : {});
     ready.catch(() => undefined);
+    this.authFailed = false;
     this.held = []; // hold live messages until the start catch-up has handed on what was missed
     this.catchUpsRunning = 1;
+    this.readyCount = 0;
     this.receiving = true;
     try {
-      await this.client.login(this.o.token);
+      await abortable(this.client.login(this.o.token), signal);
       await ready;
     } catch (err) {
       this.held = undefined;
@@ -108,7 +106,8 @@ export class DiscordChannel implements ChannelAdapter {
       this.catchUpsRunning = 0;
       await this.client.destroy().catch(() => undefined);
       this.lifetime.abort();
-      if ((err as { code?: unknown }).code === DiscordjsErrorCodes.TokenInvalid) throw new DiscordAuthError(this.id, err);
+      // REST 401 on /gateway/bot surfaces as TokenInvalid; a gateway close 4004 as a plain error after the close.
+      if ((err as { code?: unknown }).code === DiscordjsErrorCodes.TokenInvalid || this.authFailed) throw new DiscordAuthError(this.id, err);
       throw err;
     }
     const user = this.client.user!;
@@ -175,6 +174,7 @@ export class DiscordChannel implements ChannelAdapter {
 
   private createClient(): Client {
     const client = new Client({
+      ...this.o.clientOptions,
       intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.MessageContent, GatewayIntentBits.DirectMessages],
       partials: [Partials.Channel, Partials.Message], // DM channels are not cached: without these, DMs are dropped
       rest: this.o.restApi === undefined ? {} : { api: this.o.restApi },
@@ -194,7 +194,10 @@ export class DiscordChannel implements ChannelAdapter {
       }
     });
     client.on(Events.ShardResume, (_id, replayed) => log.info({ replayed }, 'discord: gateway session resumed'));
-    client.on(Events.ShardDisconnect, (ev) => log.warn({ code: ev.code }, 'discord: gateway disconnected'));
+    client.on(Events.ShardDisconnect, (ev) => {
+      if (ev.code === GatewayCloseCodes.AuthenticationFailed) this.authFailed = true;
+      log.warn({ code: ev.code }, 'discord: gateway disconnected');
+    });
     client.on(Events.Error, (err) => log.error({ err }, 'discord: client error'));
     client.rest.on('rateLimited', (info: RateLimitData) => {
       const fields = { route: info.route, method: info.method, retryAfterMs: info.retryAfter, global: info.global, scope: info.scope };
@@ -239,10 +242,13 @@ export class DiscordChannel implements ChannelAdapter {
   /** Hands a message to ingress on its Discord channel's chain (keeps per-channel order). */
   private enqueue(message: CatchUpInboundMessage): Promise<void> {
     const key = message.threadId ?? message.chatId;
-    this.lastSeen.set(key, maxSnowflake(this.lastSeen.get(key), message.platformMessageId)!);
     const prev = this.chains.get(key) ?? Promise.resolve();
     const next = prev.then(async () => {
-      await this.handOn(message);
+      // Only a message ingress took (durable or decided) moves the catch-up mark: one it refused is fetched
+      // again by the next catch-up pass instead of being skipped over.
+      if ((await this.handOn(message)) !== undefined) {
+        this.lastSeen.set(key, maxSnowflake(this.lastSeen.get(key), message.platformMessageId)!);
+      }
     });
     this.chains.set(key, next);
     void next.then(() => {
@@ -263,7 +269,13 @@ export class DiscordChannel implements ChannelAdapter {
   private async onInteraction(interaction: Interaction): Promise<void> {
     const ctx = this.context();
     if (!interaction.isChatInputCommand() || !this.receiving || !ctx) return;
-    const result = normalizeInteraction(interaction, ctx);
+    let result: ReturnType<typeof normalizeInteraction>;
+    try {
+      result = normalizeInteraction(interaction, ctx);
+    } catch (err) {
+      this.o.logger.warn({ err, channel: this.id, interactionId: interaction.id }, 'discord: interaction could not be normalized; skipped');
+      return;
+    }
     if ('skip' in result) {
       this.o.logger.debug({ channel: this.id, interactionId: interaction.id, skip: result.skip }, 'discord: interaction skipped');
       return;
@@ -280,7 +292,12 @@ export class DiscordChannel implements ChannelAdapter {
     const next = prev.then(async () => {
       const outcome = await this.handOn(result.message);
       const still = this.pending.take(interaction.id);
-      if (still) await this.answerInteraction(still, [outcome ? fallbackAnswer(outcome.status) : 'Something went wrong; please try again.']);
+      if (!still) return;
+      try {
+        await this.answerInteraction(still, [outcome ? fallbackAnswer(outcome.status) : 'Something went wrong; please try again.']);
+      } catch (err) {
+        this.o.logger.warn({ err, channel: this.id, interactionId: interaction.id }, 'discord: could not answer a slash command');
+      }
     });
     this.chains.set(key, next);
     await next;
@@ -304,40 +321,39 @@ export class DiscordChannel implements ChannelAdapter {
     const cfg = this.o.catchUp;
     const signal = this.lifetime.signal;
     const ctx = this.context();
-    const report: CatchUpReport = { reason, channels: 0, fetched: 0, handedOn: 0, failedChannels: [] };
+    const report: CatchUpReport = { reason, channels: 0, fetched: 0, handedOn: 0, skippedStale: 0, failedChannels: [] };
     try {
       const wanted = new Map<string, string | undefined>();
       if (cfg) {
-        let listed: CatchUpChannel[] = [];
         try {
-          listed = await cfg.channels();
+          for (const c of await cfg.channels()) wanted.set(c.channelId, maxSnowflake(wanted.get(c.channelId), c.afterMessageId));
         } catch (err) {
-          log.error({ err }, 'discord: catch-up could not list channels; skipping catch-up');
+          log.error({ err }, 'discord: catch-up could not list channels; catching up only channels seen before');
         }
-        for (const c of listed) wanted.set(c.channelId, maxSnowflake(wanted.get(c.channelId), c.afterMessageId));
       }
-      // After a re-identify, also every channel this process saw traffic in, from its newest seen message.
-      if (reason === 'reidentify') for (const [id, last] of this.lastSeen) wanted.set(id, maxSnowflake(wanted.get(id), last));
-      const bounds = { maxMessages: cfg?.maxMessages ?? 50, maxAgeMs: cfg?.maxAgeMs ?? 6 * 3600_000, now: Date.now() };
-      const policy = cfg?.policy ?? 'answer';
-      for (const [channelId, afterMessageId] of wanted) {
-        if (signal.aborted || !ctx) break;
-        report.channels++;
-        let missed: Message[];
-        try {
-          missed = await fetchMissedMessages(this.client, { channelId, afterMessageId }, bounds, signal);
-        } catch (err) {
-          report.failedChannels.push(channelId);
-          log.warn({ err, discordChannelId: channelId }, 'discord: catch-up fetch failed for a channel');
-          continue;
-        }
-        report.fetched += missed.length;
-        for (const m of missed) {
-          const r = normalizeMessage(m, ctx, { allowBots: this.o.allowBots });
-          if ('skip' in r) continue;
-          report.handedOn++;
-          void this.enqueue(policy === 'stale' ? { ...r.message, catchUp: 'stale' } : r.message);
-        }
+      // Also every channel this process saw traffic in, from its newest seen message (after a re-identify, or
+      // a stop() and start() of the same adapter).
+      for (const [id, last] of this.lastSeen) wanted.set(id, maxSnowflake(wanted.get(id), last));
+      if (ctx) {
+        const missed = await collectMissed(this.client, wanted, {
+          maxMessages: cfg?.maxMessages ?? 50,
+          maxAgeMs: cfg?.maxAgeMs ?? 6 * 3600_000,
+          now: Date.now(),
+          policy: cfg?.policy ?? 'answer',
+          normalize: (m) => {
+            try {
+              const r = normalizeMessage(m, ctx, { allowBots: this.o.allowBots });
+              return 'skip' in r ? undefined : r.message;
+            } catch (err) {
+              log.warn({ err, messageId: m.id }, 'discord: missed message could not be normalized; skipped');
+              return undefined;
+            }
+          },
+          report,
+          log,
+          signal,
+        });
+        for (const m of missed) void this.enqueue(m);
       }
     } finally {
       // Release held live messages behind the caught-up ones (same chains, so order holds), once the last
@@ -352,5 +368,21 @@ export class DiscordChannel implements ChannelAdapter {
       if (report.channels > 0) log.info({ ...report }, 'discord: catch-up done');
     }
     await Promise.allSettled([...this.chains.values()]);
+  }
+}
+
+/** Races `promise` against `signal`: rejects with the abort reason when it fires first. Internal. */
+async function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  signal.throwIfAborted();
+  let onAbort!: () => void;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([promise, aborted]);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
   }
 }

@@ -1,7 +1,8 @@
 /**
  * Public surface of the Discord adapter: the channel, its options, and its errors.
  */
-export { DiscordChannel, type CatchUpReport, type CatchUpInboundMessage } from './channel.js';
+export { DiscordChannel } from './channel.js';
+export { ENVELOPE_CARRIES_CATCH_UP, catchUpChannelsOf, type CatchUpReport, type CatchUpInboundMessage } from './catch-up.js';
 export {
   DEFAULT_SLASH_COMMANDS,
   DISCORD_MAX_MESSAGE,

@@ -3,6 +3,7 @@
  * defaulted object, so the rest of the adapter never re-checks them.
  */
 import { InvalidOptionError } from '../../errors/index.js';
+import type { ClientOptions } from 'discord.js';
 import type { Logger } from '../../log/index.js';
 import { silentLogger } from '../../log/index.js';
 import type { DeliveryLog, IngressPort } from '../ports.js';
@@ -74,6 +75,11 @@ export interface DiscordChannelOptions {
   allowBots?: boolean;
   /** Called for every 429 that @discordjs/rest waited out (a metrics counter). */
   onRateLimited?: (info: RateLimitInfo) => void;
+  /**
+   * Extra discord.js client options: `presence`, and `ws` (e.g. `buildIdentifyThrottler`; tests use it to skip
+   * Discord's 5 s wait between IDENTIFYs). Intents, partials and the REST base stay the adapter's.
+   */
+  clientOptions?: Pick<ClientOptions, 'presence' | 'ws'>;
   logger?: Logger;
 }
 
@@ -103,6 +109,7 @@ export interface ResolvedDiscordOptions {
   readonly groupScope: GroupScope;
   readonly allowBots: boolean;
   readonly onRateLimited: ((info: RateLimitInfo) => void) | undefined;
+  readonly clientOptions: Pick<ClientOptions, 'presence' | 'ws'>;
   readonly logger: Logger;
 }
 
@@ -158,6 +165,7 @@ export function resolveDiscordOptions(o: DiscordChannelOptions): ResolvedDiscord
     groupScope: o.groupScope ?? 'chat',
     allowBots: o.allowBots ?? false,
     onRateLimited: o.onRateLimited,
+    clientOptions: o.clientOptions ?? {},
     logger: o.logger ?? silentLogger,
   });
 }

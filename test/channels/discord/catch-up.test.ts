@@ -1,7 +1,8 @@
 import { once } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FakeDiscord } from '../../../src/fakes/discord.js';
-import type { CatchUpChannel, CatchUpInboundMessage, DiscordChannel } from '../../../src/channels/discord/index.js';
+import { catchUpChannelsOf, ENVELOPE_CARRIES_CATCH_UP, type CatchUpChannel, type CatchUpInboundMessage, type DiscordChannel } from '../../../src/channels/discord/index.js';
+import { InboundMessageSchema } from '../../../src/channels/index.js';
 import { alice, bob, DM, GENERAL, makeChannel, MemoryDeliveries, RecordingIngress, startFake, THREAD } from './helpers.js';
 
 describe('DiscordChannel catch-up after downtime', () => {
@@ -52,7 +53,7 @@ describe('DiscordChannel catch-up after downtime', () => {
     expect(ingress.accepted.map((m) => m.text).sort()).toEqual(['d1', 'm1', 'm2', 'm3', 'm4', 't1']);
     expect(ingress.received.filter((m) => m.platformMessageId === m2.id)).toHaveLength(2);
     expect(new Set(ingress.accepted.map((m) => m.id)).size).toBe(ingress.accepted.length);
-    expect(second.lastCatchUp).toMatchObject({ reason: 'start', channels: 3, fetched: 5, handedOn: 5, failedChannels: [] });
+    expect(second.lastCatchUp).toMatchObject({ reason: 'start', channels: 3, fetched: 5, handedOn: 5, skippedStale: 0, failedChannels: [] });
     const t1 = ingress.accepted.find((m) => m.text === 't1')!;
     expect(t1).toMatchObject({ threadId: THREAD, chatId: GENERAL, sessionKey: `dc:group:${GENERAL}:thread:${THREAD}` });
     expect(ingress.accepted.find((m) => m.text === 'd1')).toMatchObject({ peer: 'dm', sessionKey: `dc:dm:${alice.id}` });
@@ -87,14 +88,24 @@ describe('DiscordChannel catch-up after downtime', () => {
     expect(ingress.received.filter((m) => m.platformMessageId === live.id).length).toBeGreaterThanOrEqual(1);
   });
 
-  it('with policy stale marks caught-up messages (and only those) for ingress to record as stale', async () => {
+  it('with policy stale never lets a missed message be answered (marked for ingress, or skipped)', async () => {
     fake.postMessage({ channelId: GENERAL, author: bob, content: 'old news', dispatch: false });
-    await run({ catchUp: { policy: 'stale', channels: async () => [{ channelId: GENERAL }] } });
+    const c = await run({ catchUp: { policy: 'stale', channels: async () => [{ channelId: GENERAL }] } });
     fake.postMessage({ channelId: GENERAL, author: alice, content: 'fresh' });
-    const [old, fresh] = (await ingress.waitForAccepted(2)) as CatchUpInboundMessage[];
-    expect(old).toMatchObject({ text: 'old news', catchUp: 'stale' });
-    expect(fresh!.text).toBe('fresh');
-    expect(fresh!.catchUp).toBeUndefined();
+    if (ENVELOPE_CARRIES_CATCH_UP) {
+      // The envelope has the proposed field: ingress journals the message and records it stale.
+      const [old, fresh] = (await ingress.waitForAccepted(2)) as CatchUpInboundMessage[];
+      expect(old).toMatchObject({ text: 'old news', catchUp: 'stale' });
+      expect(InboundMessageSchema.safeParse(old).success).toBe(true);
+      expect(fresh!.catchUp).toBeUndefined();
+      expect(c.lastCatchUp).toMatchObject({ handedOn: 1, skippedStale: 0 });
+    } else {
+      // Today's strict envelope would reject the mark: the missed message is not handed on at all.
+      const [fresh] = (await ingress.waitForAccepted(1)) as CatchUpInboundMessage[];
+      expect(fresh!.text).toBe('fresh');
+      expect(ingress.received.map((m) => m.text)).toEqual(['fresh']);
+      expect(c.lastCatchUp).toMatchObject({ fetched: 1, handedOn: 0, skippedStale: 1 });
+    }
   });
 
   it('bounds catch-up by age and count, oldest first', async () => {
@@ -123,5 +134,20 @@ describe('DiscordChannel catch-up after downtime', () => {
     const c = await run({ catchUp: { channels: async () => [{ channelId: '777777777777777777' }, { channelId: DM }] } });
     expect(ingress.accepted.map((m) => m.text)).toEqual(['still here']);
     expect(c.lastCatchUp!.failedChannels).toEqual(['777777777777777777']);
+  });
+
+  it('catchUpChannelsOf keys threads by thread id and keeps the newest id as a 64-bit number, not a string', () => {
+    expect(
+      catchUpChannelsOf([
+        { chatId: GENERAL, platformMessageId: '999999999999999999' },
+        { chatId: GENERAL, platformMessageId: '1000000000000000000' }, // longer = newer, though "smaller" as a string
+        { chatId: GENERAL, threadId: THREAD, platformMessageId: '5' },
+        { chatId: DM, platformMessageId: '7' },
+      ]),
+    ).toEqual([
+      { channelId: GENERAL, afterMessageId: '1000000000000000000' },
+      { channelId: THREAD, afterMessageId: '5' },
+      { channelId: DM, afterMessageId: '7' },
+    ]);
   });
 });

@@ -74,6 +74,15 @@ export async function startFake(): Promise<FakeDiscord> {
 export function makeChannel(fake: FakeDiscord, overrides: Partial<DiscordChannelOptions> = {}): { channel: DiscordChannel; ingress: RecordingIngress; deliveries: MemoryDeliveries } {
   const ingress = (overrides.ingress as RecordingIngress | undefined) ?? new RecordingIngress();
   const deliveries = (overrides.deliveries as MemoryDeliveries | undefined) ?? new MemoryDeliveries();
-  const channel = new DiscordChannel({ id: 'dc', token: fake.token, restApi: fake.restApi, ingress, deliveries, ...overrides });
+  const channel = new DiscordChannel({
+    id: 'dc',
+    token: fake.token,
+    restApi: fake.restApi,
+    ingress,
+    deliveries,
+    // Discord wants 5 s between IDENTIFYs; the fake does not, and a re-identify test should not wait for it.
+    clientOptions: { ws: { buildIdentifyThrottler: () => Promise.resolve({ waitForIdentify: () => Promise.resolve() }) } },
+    ...overrides,
+  });
   return { channel, ingress, deliveries };
 }

@@ -44,6 +44,8 @@ describe('DiscordChannel outbound', () => {
     expect(text.length).toBeGreaterThanOrEqual(5000);
     const stream = channel.openReply({ ...general, replyToPlatformMessageId: '123456789012345678' }, { runId: 'run-1', signal: new AbortController().signal });
     stream.delta(text.slice(0, 100));
+    // Typing shows while the run works (the first indicator goes out at once).
+    await vi.waitFor(() => expect(fake.requests.some((r) => r.path === `/channels/${GENERAL}/typing`)).toBe(true), { timeout: 3000, interval: 10 });
     await stream.complete(text);
     const sent = fake.botMessages(GENERAL);
     expect(sent.length).toBeGreaterThanOrEqual(3);
@@ -61,8 +63,6 @@ describe('DiscordChannel outbound', () => {
     expect(bodies.slice(1).every((b) => b.message_reference === undefined)).toBe(true);
     expect(bodies.every((b) => (b.allowed_mentions as { parse: unknown[] }).parse.length === 0)).toBe(true);
     expect(deliveries.records).toEqual(sent.map((m, i) => ({ runId: 'run-1', chunkIndex: i, platformMessageId: m.id })));
-    // Typing was shown while the run worked.
-    expect(fake.requests.some((r) => r.path === `/channels/${GENERAL}/typing`)).toBe(true);
   });
 
   it('never resends a chunk already recorded for the run (re-run after a crash)', async () => {
@@ -90,6 +90,19 @@ describe('DiscordChannel outbound', () => {
     await stream.cancel('stopped');
     expect(fake.botMessages(GENERAL)).toHaveLength(0);
     expect(deliveries.records).toHaveLength(0);
+  });
+
+  it('stops between chunks when the run is aborted mid-delivery, quietly', async () => {
+    const ac = new AbortController();
+    fake.events.on('request', (r: FakeRequest) => {
+      if (r.method === 'POST' && r.path === `/channels/${GENERAL}/messages`) ac.abort();
+    });
+    // Resolves (an aborted run is not a send failure), and no chunk after the abort is requested. Chunk 0 was
+    // accepted by the fake; whether its response beat the abort decides whether it was recorded.
+    await channel.openReply(general, { runId: 'run-mid', signal: ac.signal }).complete(longReply());
+    expect(posts(fake, GENERAL)).toHaveLength(1);
+    expect(fake.botMessages(GENERAL)).toHaveLength(1);
+    expect(deliveries.records.every((r) => r.chunkIndex === 0)).toBe(true);
   });
 
   it('honours a 429 on send: waits retry_after, then delivers exactly once, and reports the rate limit', async () => {
@@ -150,6 +163,7 @@ describe('DiscordChannel preview streaming', () => {
   it('edits one preview message at a bounded rate, then turns it into the first chunk', async () => {
     const stream = channel.openReply(general, { runId: 'run-p', signal: new AbortController().signal });
     stream.delta('Hello');
+    stream.delta(', here is the beginning of a longer answer');
     await vi.waitFor(() => expect(fake.botMessages(GENERAL)).toHaveLength(1), { timeout: 3000, interval: 10 });
     for (let i = 0; i < 30; i++) stream.delta(` word${i}`);
     await vi.waitFor(() => expect(fake.botMessages(GENERAL)[0]!.content).toContain('word29'), { timeout: 3000, interval: 10 });
@@ -157,15 +171,17 @@ describe('DiscordChannel preview streaming', () => {
     const msgs = fake.botMessages(GENERAL);
     expect(msgs.map((m) => m.content)).toEqual(['Hello, the final answer.']);
     const previewOps = fake.requests.filter((r) => r.path.startsWith(`/channels/${GENERAL}/messages`) && r.method !== 'GET');
-    // 1 create + few edits (30 deltas coalesced) + 1 final edit; consecutive preview edits >= 250 ms apart.
+    // 1 create + few edits (30 deltas coalesced) + 1 final edit; preview calls start >= 250 ms apart (arrival
+    // times at the fake differ from start times by the loopback latency, hence the margin).
     expect(previewOps.length).toBeLessThanOrEqual(4);
     const edits = previewOps.slice(0, -1);
-    for (let i = 1; i < edits.length; i++) expect(edits[i]!.at - edits[i - 1]!.at).toBeGreaterThanOrEqual(240);
+    expect(edits.length).toBeGreaterThanOrEqual(2);
+    for (let i = 1; i < edits.length; i++) expect(edits[i]!.at - edits[i - 1]!.at).toBeGreaterThanOrEqual(200);
   });
 
   it('removes the preview when the run is cancelled', async () => {
     const stream = channel.openReply(general, { runId: 'run-c', signal: new AbortController().signal });
-    stream.delta('thinking about it');
+    stream.delta('thinking about it, and this is long enough to be previewed');
     await vi.waitFor(() => expect(fake.botMessages(GENERAL)).toHaveLength(1), { timeout: 3000, interval: 10 });
     await stream.cancel('stopped');
     expect(fake.botMessages(GENERAL)).toHaveLength(0);
