@@ -46,7 +46,7 @@ export interface TelegramChannelOptions {
   streaming?: { enabled?: boolean; editIntervalMs?: number; groupEditIntervalMs?: number; minInitialChars?: number; drafts?: boolean };
   /** Typing indicator renewal (ms). Default 4000 (Telegram shows it for ~5 s). */
   typingIntervalMs?: number;
-  /** Per-chat pacing. Default 1000 ms between messages, 20 per minute in groups. */
+  /** Pacing. Default 1000 ms between messages in a chat, 20 per minute in a group, 30 per second bot-wide. */
   pacing?: Partial<TelegramPacing>;
   /** Long polling. Default timeout 25 s; backoff 1 s doubling to 60 s on conflicts and failures. */
   polling?: { timeoutSeconds?: number; backoffInitialMs?: number; backoffMaxMs?: number };
@@ -128,6 +128,8 @@ export function resolveTelegramOptions(o: TelegramChannelOptions): ResolvedTeleg
   if (typingIntervalMs === 0) throw new InvalidOptionError('typingIntervalMs', 'a number > 0', typingIntervalMs);
   const groupPerMinute = nonNegative('pacing.groupPerMinute', o.pacing?.groupPerMinute, 20, true);
   if (groupPerMinute === 0) throw new InvalidOptionError('pacing.groupPerMinute', 'an integer >= 1', groupPerMinute);
+  const globalPerSecond = nonNegative('pacing.globalPerSecond', o.pacing?.globalPerSecond, 30, true);
+  if (globalPerSecond === 0) throw new InvalidOptionError('pacing.globalPerSecond', 'an integer >= 1', globalPerSecond);
   return Object.freeze({
     id: o.id,
     token: o.token,
@@ -148,6 +150,7 @@ export function resolveTelegramOptions(o: TelegramChannelOptions): ResolvedTeleg
     pacing: {
       chatIntervalMs: nonNegative('pacing.chatIntervalMs', o.pacing?.chatIntervalMs, 1000),
       groupPerMinute,
+      globalPerSecond,
     },
     polling: {
       timeoutSeconds: nonNegative('polling.timeoutSeconds', o.polling?.timeoutSeconds, 25, true),

@@ -17,7 +17,12 @@ export interface TelegramPacing {
   chatIntervalMs: number;
   /** Messages per minute in a group. Default 20. */
   groupPerMinute: number;
+  /** Messages per second across all chats of the bot (Telegram's bulk limit). Default 30. */
+  globalPerSecond: number;
 }
+
+/** Pacer key of the bot-wide limit (chat ids never start with `*`). */
+const GLOBAL_KEY = '*';
 
 /** Where a message goes, in Bot API terms. Internal. */
 interface Dest {
@@ -89,7 +94,9 @@ export class TelegramSender {
     options: { replyTo?: boolean; signal?: AbortSignal },
   ): Promise<number> {
     const dest = destOf(target);
+    // Per chat first (FIFO within the chat), then the bot-wide slot: a busy chat never holds a global slot.
     await this.pacer.acquire(`${target.chatId}`, this.rule(target), options.signal);
+    await this.pacer.acquire(GLOBAL_KEY, { minIntervalMs: 0, window: { max: this.pacing.globalPerSecond, ms: 1000 } }, options.signal);
     const msg = await this.api.sendMessage(
       dest.chatId,
       text,
