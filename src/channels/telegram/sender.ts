@@ -97,6 +97,7 @@ export class TelegramSender {
     // Per chat first (FIFO within the chat), then the bot-wide slot: a busy chat never holds a global slot.
     await this.pacer.acquire(`${target.chatId}`, this.rule(target), options.signal);
     await this.pacer.acquire(GLOBAL_KEY, { minIntervalMs: 0, window: { max: this.pacing.globalPerSecond, ms: 1000 } }, options.signal);
+    this.pacer.restamp(`${target.chatId}`);
     const msg = await this.api.sendMessage(
       dest.chatId,
       text,
