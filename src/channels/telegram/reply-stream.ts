@@ -77,7 +77,9 @@ export class TelegramReplyStream implements ReplyStream {
               o.drafts?.onUnsupported();
             }
           }
-          return String(await o.sender.sendPlain(o.target, text, { replyTo: true, signal }));
+          // `uncut`: a preview whose request is out when the run aborts still reports its id, so cancel() can
+          // delete it instead of leaving a half answer in the chat.
+          return String(await o.sender.sendPlain(o.target, text, { replyTo: true, signal, uncut: true }));
         },
         edit: async (id, text, signal) => {
           if (id === DRAFT_PREVIEW) await o.sender.draft(o.target, this.draftId, text, signal);
