@@ -67,7 +67,9 @@ export type Fault =
   /** Drops the connection before doing anything. */
   | { kind: 'drop' }
   /** Performs the call (the message exists) and then drops the connection: the client never learns of it. */
-  | { kind: 'acceptThenDrop' };
+  | { kind: 'acceptThenDrop' }
+  /** Performs the call after `ms` (a slow server): the request is out, the answer comes late. */
+  | { kind: 'delay'; ms: number };
 
 interface ScriptedFault {
   fault: Fault;
@@ -287,6 +289,7 @@ export class FakeTelegramApi {
       if (fault.retryAfter !== undefined) body.parameters = { retry_after: fault.retryAfter };
       return finish(fault.status, body);
     }
+    if (fault?.kind === 'delay') await new Promise((r) => setTimeout(r, fault.ms));
     const result = this.dispatch(method, params, res, finish);
     if (result === undefined) return; // answered later (long poll)
     if (fault?.kind === 'acceptThenDrop') {

@@ -224,4 +224,18 @@ describe('TelegramChannel replies (real grammY against the fake Bot API)', () =>
     expect(msgs.map((m) => m.text)).toEqual(['streaming text, final']);
     expect(h.deliveries.records.map((r) => r.platformMessageId)).toEqual([String(msgs[0]!.message_id)]);
   });
+
+  it('a preview whose request is out when the run aborts is still removed (no orphan half answer)', async () => {
+    h = await harness({ streaming: { editIntervalMs: 30, minInitialChars: 1 } });
+    await h.channel.start();
+    h.fake.failNext('sendMessage', { kind: 'delay', ms: 300 });
+    const ac = new AbortController();
+    const reply = h.channel.openReply(targetOf(dmAlice), { runId: 'r-orphan', signal: ac.signal });
+    reply.delta('half an answer');
+    await vi.waitFor(() => expect(h!.fake.callsOf('sendMessage')).toHaveLength(1)); // request is at the server
+    ac.abort();
+    await reply.cancel('stopped');
+    expect(h.fake.callsOf('deleteMessage')).toHaveLength(1);
+    expect(h.fake.messagesIn(dmAlice.id)).toHaveLength(0);
+  });
 });
