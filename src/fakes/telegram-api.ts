@@ -58,7 +58,7 @@ export class FakeTelegramApi {
   private poll: PendingPoll | undefined;
   /** The latest draft shown in each private chat (`sendMessageDraft`). */
   readonly drafts = new Map<number, { draftId: number; text: string; updates: number }>();
-  private webhook: { url: string; secret_token?: string | undefined } | undefined;
+  private webhook: { url: string; secret_token?: string | undefined; max_connections: number } | undefined;
   /** Highest offset a `getUpdates` call confirmed (updates below it are gone). */
   confirmedOffset = 0;
 
@@ -155,7 +155,7 @@ export class FakeTelegramApi {
   }
 
   /** The webhook currently set, if any. */
-  get webhookInfo(): { url: string; secret_token?: string | undefined } | undefined {
+  get webhookInfo(): { url: string; secret_token?: string | undefined; max_connections: number } | undefined {
     return this.webhook;
   }
 
@@ -271,7 +271,11 @@ export class FakeTelegramApi {
         return this.getUpdates(p, res, finish);
       case 'setWebhook': {
         if (typeof p.url !== 'string' || p.url === '') return bad(400, 'Bad Request: bad webhook: URL must be set');
-        this.webhook = { url: p.url, secret_token: typeof p.secret_token === 'string' ? p.secret_token : undefined };
+        this.webhook = {
+          url: p.url,
+          secret_token: typeof p.secret_token === 'string' ? p.secret_token : undefined,
+          max_connections: typeof p.max_connections === 'number' ? p.max_connections : 40,
+        };
         if (this.poll) this.poll.finish(409, conflictWebhook());
         return ok(true);
       }

@@ -121,7 +121,7 @@ export class TelegramChannel implements ChannelAdapter {
     } else {
       const wh = this.o.webhook!;
       if (wh.url !== undefined) {
-        await this.bot.api.setWebhook(wh.url, { secret_token: wh.secretToken, allowed_updates: [...HANDLED_UPDATES] }, grammySignal(signal));
+        await this.bot.api.setWebhook(wh.url, { secret_token: wh.secretToken, allowed_updates: [...HANDLED_UPDATES], max_connections: wh.maxConnections }, grammySignal(signal));
       }
       const cbOptions = { secretToken: wh.secretToken, onTimeout: 'throw' as const, timeoutMilliseconds: wh.timeoutMs };
       this.webhookNode ??= webhookCallback(this.bot, 'http', cbOptions) as unknown as NodeHandler;

@@ -35,6 +35,12 @@ export interface TelegramChannelOptions {
     url?: string;
     /** How long an update may take to be accepted before the request fails with 500 (Telegram redelivers). Default 10 000. */
     timeoutMs?: number;
+    /**
+     * `max_connections` registered with `setWebhook`. Default 1: Telegram then delivers one update at a time,
+     * in order, so two quick messages of one user cannot overtake each other on the way to ingress. Raise it
+     * for throughput when per-chat order matters less (ingress takes milliseconds per update).
+     */
+    maxConnections?: number;
   };
   /** Group sessions per chat (default) or per sender in a chat. */
   groupScope?: GroupScope;
@@ -69,7 +75,7 @@ export interface ResolvedTelegramOptions {
   readonly ingress: IngressPort;
   readonly deliveries: DeliveryLog;
   readonly mode: 'polling' | 'webhook';
-  readonly webhook: { secretToken: string; path: string; url?: string | undefined; timeoutMs: number } | undefined;
+  readonly webhook: { secretToken: string; path: string; url?: string | undefined; timeoutMs: number; maxConnections: number } | undefined;
   readonly groupScope: GroupScope;
   readonly streaming: { enabled: boolean; editIntervalMs: number; groupEditIntervalMs: number; minInitialChars: number; drafts: boolean };
   readonly typingIntervalMs: number;
@@ -119,7 +125,11 @@ export function resolveTelegramOptions(o: TelegramChannelOptions): ResolvedTeleg
       path: o.webhook.path,
       url: o.webhook.url,
       timeoutMs: nonNegative('webhook.timeoutMs', o.webhook.timeoutMs, 10_000),
+      maxConnections: nonNegative('webhook.maxConnections', o.webhook.maxConnections, 1, true),
     };
+    if (webhook.maxConnections < 1 || webhook.maxConnections > 100) {
+      throw new InvalidOptionError('webhook.maxConnections', 'an integer from 1 to 100', webhook.maxConnections);
+    }
   }
   if (o.groupScope !== undefined && o.groupScope !== 'chat' && o.groupScope !== 'sender') {
     throw new InvalidOptionError('groupScope', '`chat` or `sender`', o.groupScope);

@@ -36,6 +36,7 @@ describe('TelegramChannel webhook ingress', () => {
     h = await setup();
     expect(h.fake.webhookInfo?.url).toMatch(/\/tg\/hook$/);
     expect(h.fake.webhookInfo?.secret_token).toBe('right-secret');
+    expect(h.fake.webhookInfo?.max_connections).toBe(1); // one update at a time: order preserved
     expect(h.fake.callsOf('getUpdates')).toHaveLength(0);
   });
 
