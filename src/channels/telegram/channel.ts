@@ -82,25 +82,23 @@ export class TelegramChannel implements ChannelAdapter {
     try {
       await this.connect(signal);
     } catch (err) {
-      // A refused token is final; anything else (network, abort) leaves the channel startable again.
-      this.stateValue = this.fatal !== undefined ? 'failed' : 'idle';
+      // A refused token is final (from getMe, or from the first call when botInfo was given); anything else
+      // (network, abort) leaves the channel startable again.
+      if (err instanceof GrammyError && err.error_code === 401) {
+        const fatal = new TelegramAuthError(this.id, err);
+        this.fatal = fatal;
+        this.stateValue = 'failed';
+        this.o.logger.error({ channelId: this.id, code: fatal.code }, fatal.message);
+        throw fatal;
+      }
+      this.stateValue = 'idle';
       throw err;
     }
   }
 
   private async connect(signal?: AbortSignal): Promise<void> {
     const log = this.o.logger.child({ channelId: this.id });
-    try {
-      await this.bot.init(grammySignal(signal));
-    } catch (err) {
-      if (err instanceof GrammyError && err.error_code === 401) {
-        const fatal = new TelegramAuthError(this.id, err);
-        this.fatal = fatal;
-        log.error({ code: fatal.code }, fatal.message);
-        throw fatal;
-      }
-      throw err;
-    }
+    await this.bot.init(grammySignal(signal));
     if (this.o.mode === 'polling') {
       // getUpdates answers 409 while a webhook is set: remove it (pending updates are kept).
       await this.bot.api.deleteWebhook({ drop_pending_updates: false }, grammySignal(signal));

@@ -185,6 +185,50 @@ describe('TelegramChannel polling ingress (real grammY against the fake Bot API)
     }
   });
 
+  it('fails start with E_CHANNEL_AUTH when botInfo skips getMe and the token is refused later', async () => {
+    const fake = await FakeTelegramApi.start();
+    const channel = new TelegramChannel({
+      id: 'tg-bad',
+      token: '42:WRONG',
+      apiRoot: fake.apiRoot,
+      ingress: { receive: async () => ({ status: 'accepted' }) },
+      deliveries: { delivered: async () => [], record: async () => undefined },
+      mode: 'polling',
+      botInfo: { ...fake.bot, username: fake.bot.username!, can_join_groups: true, can_read_all_group_messages: false, supports_inline_queries: false, can_connect_to_business: false, has_main_web_app: false } as never,
+    });
+    try {
+      const err = await channel.start().catch((e: unknown) => e);
+      expect(isSwitchyardError(err, 'E_CHANNEL_AUTH')).toBe(true);
+      expect(fake.callsOf('getMe')).toHaveLength(0);
+      expect(channel.state).toBe('failed');
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it('can start again after a non-fatal start failure (server unreachable)', async () => {
+    const fake = await FakeTelegramApi.start();
+    const channel = new TelegramChannel({
+      id: 'tg-retry',
+      token: fake.token,
+      apiRoot: fake.apiRoot,
+      ingress: { receive: async () => ({ status: 'accepted' }) },
+      deliveries: { delivered: async () => [], record: async () => undefined },
+      mode: 'polling',
+      polling: { timeoutSeconds: 1 },
+    });
+    try {
+      fake.failNext('getMe', { kind: 'error', status: 400, description: 'Bad Request: try later' });
+      await expect(channel.start()).rejects.toBeDefined();
+      expect(channel.state).toBe('idle');
+      await channel.start();
+      expect(channel.state).toBe('running');
+    } finally {
+      await channel.stop();
+      await fake.close();
+    }
+  });
+
   it('rejects invalid options without echoing the token', () => {
     const base = {
       id: 'x',
