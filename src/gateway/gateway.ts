@@ -262,6 +262,13 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     dashboard,
     ...(webchat ? { webchat } : {}),
   });
+  // Webhook-mode channels (Telegram) receive updates on the gateway's own HTTP server.
+  for (const adapter of adapters.values()) {
+    const hook = adapter as Partial<{ webhookPath: string | undefined; webhookFastify: (req: unknown, reply: unknown) => Promise<unknown> }>;
+    if (typeof hook.webhookPath === 'string' && typeof hook.webhookFastify === 'function') {
+      http.app.post(hook.webhookPath, hook.webhookFastify);
+    }
+  }
   const maintenance = new Maintenance({ store, pruneTtlMs: config.store.pruneTtlMs, backup: config.store.backup, logger: log });
 
   const gateway: Gateway = {
