@@ -95,20 +95,22 @@ channels:
     for (let i = 0; i < 200; i++) tg.pushMessage({ chat: { id: 1_000_000 + i, type: 'private', first_name: 'w' }, from: { id: 1_000_000 + i, is_bot: false, first_name: 'w' }, text: `warm m${i}` });
     await waitUntil(() => tg.callsOf('sendMessage').length >= 200, 60_000);
 
-    // steady: 10,000 sessions, 1 message each, 1,000 msgs/s open loop.
-    {
-      const N = 10_000;
+    // steady: 10,000 sessions, 1 message each, 1,000 msgs/s open loop; and 4,000 at 200 msgs/s, below saturation.
+    for (const [N, rate, base] of [
+      [10_000, 1_000, 2_000_000],
+      [4_000, 200, 4_000_000],
+    ] as const) {
       const offered = new Map<string, number>();
       const before = procStats(pid);
       const t0 = Date.now();
       const callsBefore = tg.callsOf('sendMessage').length;
       for (let i = 0; i < N; i++) {
-        const due = t0 + i; // 1 ms apart = 1,000 msgs/s
+        const due = t0 + (i * 1000) / rate;
         const wait = due - Date.now();
         if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-        const id = 2_000_000 + i;
-        offered.set(`m${i}`, Date.now());
-        tg.pushMessage({ chat: { id, type: 'private', first_name: 'u' }, from: { id, is_bot: false, first_name: 'u' }, text: `hello m${i}` });
+        const id = base + i;
+        offered.set(`m${base + i}`, Date.now());
+        tg.pushMessage({ chat: { id, type: 'private', first_name: 'u' }, from: { id, is_bot: false, first_name: 'u' }, text: `hello m${base + i}` });
       }
       await waitUntil(() => tg.callsOf('sendMessage').length >= callsBefore + N, 120_000);
       const elapsed = (Date.now() - t0) / 1000;
@@ -121,7 +123,8 @@ channels:
       }
       emit({
         bench: 'e2e',
-        workload: 'steady 10k sessions @1000/s',
+        workload: `steady ${N / 1000}k sessions @${rate}/s`,
+        offeredPerSec: rate,
         messages: N,
         msgsPerSec: Math.round(N / elapsed),
         modelMs: MODEL_MS,
