@@ -305,6 +305,31 @@ describe('turn runner: background compaction', () => {
     expect(lastBody(s).messages[0]!.content).toContain('Summary of the earlier conversation:\nSUMMARY');
   });
 
+  it('turns are neither blocked nor lost while a compaction runs (complaint 12)', async () => {
+    let release: ((text: string) => void) | undefined;
+    const summarize = (): Promise<string> => new Promise<string>((resolve) => (release = resolve));
+    const { s, store, agent, replies } = await rig({ contextWindow: 1024, reserveTokens: 256, keepRecentTokens: 60 }, { summarize });
+    const key = message().sessionKey;
+    s.respondWith(() => ({ kind: 'reply', text: 'ok' }));
+    await store.appendHistory(
+      Array.from({ length: 14 }, (_, i) => ({ sessionKey: key, role: i % 2 === 0 ? ('user' as const) : ('assistant' as const), content: 'z'.repeat(200), at: i })),
+    );
+    await agent.run(turnOf([message({ text: 'first' })]), ctxOf());
+    await vi.waitFor(() => expect(release).toBeDefined(), { timeout: 2000, interval: 2 });
+    expect(agent.compactor.isRunning(key)).toBe(true);
+    // Two more turns while the summary is still being written: both answered at once.
+    await agent.run(turnOf([message({ text: 'second' })]), ctxOf());
+    await agent.run(turnOf([message({ text: 'third' })]), ctxOf());
+    expect(replies.map((r) => r.completed)).toEqual(['ok', 'ok', 'ok']);
+    release!('S');
+    await vi.waitFor(() => expect(agent.compactor.isRunning(key)).toBe(false), { timeout: 2000, interval: 2 });
+    const h = await store.history(key);
+    expect(h[0]).toMatchObject({ role: 'summary', content: 'S' });
+    // Nothing said during the compaction was lost.
+    expect(h.filter((e) => e.role === 'user').map((e) => e.content).slice(-3)).toEqual(['first', 'second', 'third']);
+    expect(h.filter((e) => e.role === 'assistant')).toHaveLength(h.filter((e) => e.role === 'user').length);
+  });
+
   it('a failing compaction never breaks the session', async () => {
     const { s, store, agent, replies } = await rig({ contextWindow: 1024, reserveTokens: 256, keepRecentTokens: 60 });
     const key = message().sessionKey;
