@@ -271,7 +271,7 @@ export function createAgent(deps: AgentDeps): Agent {
         if (outcome.status !== 'applied') {
           throw new ContextOverflowError(
             outcome.status === 'nothing'
-              ? 'this message alone is too long for the model; send a shorter one'
+              ? 'nothing older is left to summarize, so this message with the pinned memories is too long for the model; send a shorter one or /unpin something'
               : `compaction could not make room (${outcome.status})`,
             { cause: outcome.error ?? err, context: { sessionKey } },
           );
