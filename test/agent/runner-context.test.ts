@@ -50,7 +50,7 @@ describe('turn runner: context overflow', () => {
     s.script({ kind: 'overflow' });
     const err = await agent.run(turnOf([message({ text: 'huge' })]), ctxOf()).catch((e: unknown) => e);
     expect(isSwitchyardError(err, 'E_CONTEXT_OVERFLOW')).toBe(true);
-    expect((err as Error).message).toMatch(/too long/);
+    expect((err as Error).message).toMatch(/alone are too long\). Send a shorter message, or remove pinned memories with \/unpin\.$/);
     expect(s.chatRequests).toHaveLength(1);
   });
 
