@@ -108,6 +108,12 @@ export class FakeOpenAIServer {
     return this;
   }
 
+  /** Sets (or clears) the context window the fake enforces, like a real server with that window. */
+  limitContext(tokens: number | undefined): this {
+    this.options.contextLimit = tokens;
+    return this;
+  }
+
   /** Sets the observer of request / client-close events (replaces the previous one). */
   observe(listener: FakeServerListener): this {
     this.listener = listener;

@@ -58,7 +58,7 @@ describe('turn runner: context overflow', () => {
     const { s, agent, replies, m } = await seeded({}, 400);
     s.respondWith((req): FakeStep => (req.stream ? { kind: 'reply', text: 'fits now' } : { kind: 'reply', text: 'short summary' }));
     // The fake's own estimate of 20 x 400 chars is ~2100 tokens: over a 1500 limit until compacted.
-    (s as unknown as { options: { contextLimit: number } }).options.contextLimit = 1500;
+    s.limitContext(1500);
     await agent.run(turnOf([m]), ctxOf());
     expect(replies[0]!.completed).toBe('fits now');
     const steps = s.chatRequests.map((r) => [r.step, r.body!.stream === true]);
