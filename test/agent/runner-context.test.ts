@@ -24,6 +24,7 @@ describe('turn runner: context overflow', () => {
 
   it('compacts at once and retries the turn exactly once', async () => {
     const { s, store, agent, replies, key, m } = await seeded();
+    await store.addPin({ sessionKey: key, text: 'the user is called Ada', source: 'manual', createdAt: 0 });
     s.script({ kind: 'overflow' }, { kind: 'reply', text: 'SUMMARY: twenty turns of x' }, { kind: 'reply', text: 'answer after compaction' });
     await agent.run(turnOf([m]), ctxOf());
     expect(s.chatRequests.map((r) => r.step)).toEqual(['overflow', 'reply', 'reply']);
@@ -33,6 +34,10 @@ describe('turn runner: context overflow', () => {
     expect(h[0]).toMatchObject({ role: 'summary', content: 'SUMMARY: twenty turns of x' });
     expect(h.slice(-2).map((e) => e.content)).toEqual(['new question', 'answer after compaction']);
     expect(lastBody(s).messages[0]!.content).toContain('SUMMARY: twenty turns of x');
+    // Pins survive compaction: they are in the system message before and after, never summarized away.
+    expect(s.chatRequests[0]!.body!.messages[0]!.content).toContain('- the user is called Ada');
+    expect(lastBody(s).messages[0]!.content).toContain('- the user is called Ada');
+    expect(s.chatRequests[1]!.body!.messages[1]!.content).not.toContain('the user is called Ada');
     expect(agent.stats()).toMatchObject({ turns: { answered: 1, failed: 0, aborted: 0 }, overflowRecoveries: 1, compactions: { applied: 1 } });
   });
 
