@@ -209,7 +209,14 @@ export class FakeOpenAIServer {
     if (step.kind === 'reply' && limit !== undefined && fakePromptTokens(body.messages) > limit) step = { kind: 'overflow' };
     record.step = step.kind;
     this.listener.onRequest?.(record);
-    this.answer(step, body, record, res);
+    const wait = step.kind === 'reply' ? (step.firstByteDelayMs ?? 0) : 0;
+    if (wait > 0) {
+      this.later(wait, () => {
+        if (!res.destroyed) this.answer(step, body, record, res);
+      });
+    } else {
+      this.answer(step, body, record, res);
+    }
   }
 
   private answer(step: FakeStep, body: FakeChatRequest, record: RecordedRequest, res: ServerResponse): void {

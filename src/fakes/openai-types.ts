@@ -36,6 +36,8 @@ export type FakeStep =
       text: string | ((request: FakeChatRequest) => string);
       /** Delay before each streamed token (ms). Default: the server's `tokenDelayMs`. */
       tokenDelayMs?: number;
+      /** Delay before the response headers (ms): the model "thinking" before its first token. Default 0. */
+      firstByteDelayMs?: number;
       /** Split the text into these chunks instead of word-sized tokens. */
       chunks?: string[];
       /** Usage to report (when asked with `stream_options.include_usage`, always when not streaming). */
