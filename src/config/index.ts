@@ -9,6 +9,7 @@ export {
   ConfigSchema,
   isLoopbackHost,
   defaultCompactAt,
+  defaultKeepRecentTokens,
   type Config,
   type ChannelConfig,
   type ChannelConfigOf,

@@ -16,6 +16,11 @@ export function isLoopbackHost(host: string): boolean {
   return ['::1', '[::1]', 'localhost'].includes(host) || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
+/** Default of `keepRecentTokens`: 30% of the window, at most 8192 (always below the default `compactAt`). */
+export function defaultKeepRecentTokens(contextWindow: number): number {
+  return Math.min(8192, Math.floor(contextWindow * 0.3));
+}
+
 /** Default compaction threshold: 75% of the window, leaving room for the reply and the next message. */
 export function defaultCompactAt(contextWindow: number): number {
   return Math.floor(contextWindow * 0.75);
@@ -87,11 +92,12 @@ function crossCheck(raw: RawConfig, ctx: z.RefinementCtx): void {
         'Compaction must start before the window is full.',
       );
     }
-    if (agent.keepRecentTokens >= compactAt) {
+    const keepRecentTokens = agent.keepRecentTokens ?? defaultKeepRecentTokens(agent.contextWindow);
+    if (keepRecentTokens >= compactAt) {
       issue(
         ctx,
-        ['agents', name, 'keepRecentTokens'],
-        `keepRecentTokens (${agent.keepRecentTokens}) must be below compactAt (${compactAt})`,
+        ['agents', name, agent.keepRecentTokens === undefined ? 'compactAt' : 'keepRecentTokens'],
+        `keepRecentTokens (${keepRecentTokens}) must be below compactAt (${compactAt})`,
         'Otherwise compaction has nothing to summarize; lower keepRecentTokens.',
       );
     }
@@ -121,6 +127,7 @@ function normalizeAgent(agent: RawAgent) {
     ...agent,
     provider: { ...agent.provider, baseUrl: trimSlash(agent.provider.baseUrl), apiKey: unsetIfEmpty(agent.provider.apiKey) },
     compactAt: agent.compactAt ?? defaultCompactAt(agent.contextWindow),
+    keepRecentTokens: agent.keepRecentTokens ?? defaultKeepRecentTokens(agent.contextWindow),
   };
 }
 

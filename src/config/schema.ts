@@ -53,7 +53,12 @@ const agentSchema = z
       .min(256)
       .optional()
       .describe('Context size (tokens) at which older history is summarized in the background. Default: 75% of contextWindow.'),
-    keepRecentTokens: z.number().int().min(0).default(8192).describe('Most recent history kept verbatim by compaction.'),
+    keepRecentTokens: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .describe('Most recent history (tokens) kept verbatim by compaction. Default: 30% of contextWindow, at most 8192.'),
     systemPrompt: z.string().default('You are a helpful assistant.').describe('System prompt of every run.'),
     classifier: z
       .strictObject({

@@ -13,7 +13,7 @@
  * and the store closes. What did not finish stays in the store for the next start.
  */
 import { AccessControl } from '../access/index.js';
-import { createAgent, DrainByModelPolicy, pinCommands, warmTokenizer, type Agent } from '../agent/index.js';
+import { charCounter, createAgent, DrainByModelPolicy, pinCommands, tiktokenCounter, warmTokenizer, type Agent, type TokenCounter } from '../agent/index.js';
 import { channelIdOfSessionKey, type ChannelAdapter, type InboundMessage, type IngressPort, type IngressResult } from '../channels/index.js';
 import { configSecrets, type ChannelConfig, type Config } from '../config/index.js';
 import { isSwitchyardError } from '../errors/index.js';
@@ -159,7 +159,20 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     logger: log.child({ component: 'scheduler' }),
   });
 
-  const buildAgents = (cfg: Config): Map<string, Agent> =>
+  // The tokenizer's ranks cost ~0.5 s and ~90 MB when loaded. Agents count a constant or two while being built;
+  // those get the cheap estimate, so the ranks load on the first real turn, not at start (start-to-ready and
+  // idle memory stay low for a gateway nobody has talked to yet).
+  let building = false;
+  const counter: TokenCounter = { count: (text) => (building ? charCounter : tiktokenCounter).count(text) };
+  const buildAgents = (cfg: Config): Map<string, Agent> => {
+    building = true;
+    try {
+      return buildAgentsNow(cfg);
+    } finally {
+      building = false;
+    }
+  };
+  const buildAgentsNow = (cfg: Config): Map<string, Agent> =>
     new Map(
       Object.entries(cfg.agents).map(([name, a]) => [
         name,
@@ -173,6 +186,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
             return adapter.openReply(replyTargetOf(owner), { runId: turn.id, signal });
           },
           lane: (lane) => scheduler.lane(lane),
+          counter,
           logger: log.child({ component: 'agent', agent: name }),
         }),
       ]),
@@ -215,7 +229,10 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
 
   const factories = options.channelFactories ?? CHANNEL_FACTORIES;
   for (const c of config.channels) {
-    adapters.set(c.id, createChannelAdapter(c, { ingress: gate, deliveries: store, recentChats: (id, since) => store.recentChats(id, since), metrics, logger: log }, factories));
+    adapters.set(
+      c.id,
+      await createChannelAdapter(c, { ingress: gate, deliveries: store, recentChats: (id, since) => store.recentChats(id, since), metrics, logger: log }, factories),
+    );
   }
 
   const unbindMetrics = bindScheduler(metrics, scheduler);
@@ -245,6 +262,13 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     dashboard,
     ...(webchat ? { webchat } : {}),
   });
+  // Webhook-mode channels (Telegram) receive updates on the gateway's own HTTP server.
+  for (const adapter of adapters.values()) {
+    const hook = adapter as Partial<{ webhookPath: string | undefined; webhookFastify: (req: unknown, reply: unknown) => Promise<unknown> }>;
+    if (typeof hook.webhookPath === 'string' && typeof hook.webhookFastify === 'function') {
+      http.app.post(hook.webhookPath, hook.webhookFastify);
+    }
+  }
   const maintenance = new Maintenance({ store, pruneTtlMs: config.store.pruneTtlMs, backup: config.store.backup, logger: log });
 
   const gateway: Gateway = {
@@ -266,8 +290,6 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
 
     async start(signal) {
       const t0 = performance.now();
-      // Load the tokenizer ranks now (~0.3 s of CPU): on the first turn they would stall every chat at once.
-      warmTokenizer();
       const { url } = await http.listen();
       state.url = url;
       // Recovery first: the work the last process left is queued before any new message can arrive, so it keeps
@@ -291,6 +313,9 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
       maintenance.start();
       http.setReadiness('ready');
       log.info({ url, channels: [...adapters.keys()], startMs: Math.round(performance.now() - t0) }, 'switchyard ready');
+      // Load the tokenizer ranks (~0.3-0.5 s of CPU) right after ready rather than on the first turn, where the
+      // stall would hit every chat at once; not before ready, to keep start-to-ready short.
+      setImmediate(() => warmTokenizer()).unref();
       for (const [name, a] of Object.entries(state.config.agents)) {
         void probeModelServer(a.provider.baseUrl, a.provider.apiKey).then((ok) => {
           if (!ok) log.warn({ agent: name, baseUrl: a.provider.baseUrl, model: a.provider.model }, modelHelp(name, a, options.configFile));

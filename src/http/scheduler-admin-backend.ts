@@ -19,6 +19,11 @@ export interface SchedulerAdminBackendOptions<M extends SchedulableMessage> {
   channelIds: readonly string[];
   /** Clock (ms). Default `Date.now`. */
   now?: () => number;
+  /**
+   * Called after an operator's stop / stopall, e.g. to tell the chat what was stopped (as `/stop` answers in
+   * the chat). Errors it throws are the caller's: keep it non-throwing.
+   */
+  onStopped?: (sessionKey: string, event: { kind: 'stop'; result: StopResult } | { kind: 'stopall'; result: StopAllResult }) => void;
 }
 
 /** `AdminBackend` over a scheduler and a store. */
@@ -27,12 +32,14 @@ export class SchedulerAdminBackend<M extends SchedulableMessage> implements Admi
   private readonly store: AdminStore;
   private readonly channelIds: readonly string[];
   private readonly now: () => number;
+  private readonly onStopped: SchedulerAdminBackendOptions<M>['onStopped'];
 
   constructor(options: SchedulerAdminBackendOptions<M>) {
     this.scheduler = options.scheduler;
     this.store = options.store;
     this.channelIds = options.channelIds;
     this.now = options.now ?? Date.now;
+    this.onStopped = options.onStopped;
   }
 
   listSessions(): SessionSnapshot[] {
@@ -57,11 +64,15 @@ export class SchedulerAdminBackend<M extends SchedulableMessage> implements Admi
   }
 
   stop(key: string): StopResult {
-    return this.scheduler.stop(key);
+    const result = this.scheduler.stop(key);
+    this.onStopped?.(key, { kind: 'stop', result });
+    return result;
   }
 
   stopAll(key: string): StopAllResult {
-    return this.scheduler.stopAll(key);
+    const result = this.scheduler.stopAll(key);
+    this.onStopped?.(key, { kind: 'stopall', result });
+    return result;
   }
 
   listPins(sessionKey: string): Promise<Pin[]> {

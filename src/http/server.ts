@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import { ERROR_CATALOG, InvalidOptionError, isSwitchyardError } from '../errors/index.js';
 import { silentLogger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
-import { loadWebAssets, type DashboardFeed, type WebAsset } from '../webchat/index.js';
+import { loadWebAssets, PUBLIC_DIR, type DashboardFeed, type WebAsset } from '../webchat/index.js';
 import type { AdminBackend } from './admin-backend.js';
 import { registerAdminRoutes } from './admin-routes.js';
 import { AdminAuth, isSameOrigin } from './auth.js';
@@ -79,6 +79,19 @@ const PAGE_HEADERS = {
   'referrer-policy': 'no-referrer',
   'cache-control': 'no-cache',
 } as const;
+
+/**
+ * The bundled pages, or none (with one warning) when they are missing: a build that forgot to copy
+ * `src/webchat/public` must still serve probes, metrics and the admin API. Internal.
+ */
+function loadPagesOrWarn(log: Logger): Map<string, WebAsset> {
+  try {
+    return loadWebAssets();
+  } catch (err) {
+    log.warn({ err, dir: PUBLIC_DIR }, 'webchat pages not found: the build must copy src/webchat/public next to the compiled webchat module');
+    return new Map();
+  }
+}
 
 /**
  * Builds the HTTP server. Validates options at once (fail fast): a bad port is `E_INVALID_OPTION`, a
@@ -168,7 +181,7 @@ export function createHttpServer(options: HttpServerOptions = {}): HttpServer {
 
   // ── pages ──────────────────────────────────────────────────────────────────────────────────────────
   if (options.pages !== false) {
-    const assets = options.assets ?? loadWebAssets();
+    const assets = options.assets ?? loadPagesOrWarn(log);
     const page = (file: string) => async (_req: FastifyRequest, reply: FastifyReply) => {
       const asset = assets.get(file);
       if (asset === undefined) throw new NotFoundError(`Page ${file}`);

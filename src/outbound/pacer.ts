@@ -58,7 +58,7 @@ export class Pacer {
   }
 
   private async wait(s: KeyState, rule: PaceRule, signal?: AbortSignal): Promise<void> {
-    signal?.throwIfAborted();
+    if (signal?.aborted) throw signal.reason ?? new Error('aborted');
     for (;;) {
       const now = Date.now();
       let readyAt = now;
@@ -107,13 +107,14 @@ function validateRule(rule: PaceRule): void {
 /** Abortable sleep. Internal helper. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
+    const reason = (): unknown => signal?.reason ?? new Error('aborted');
     if (signal?.aborted) {
-      reject(signal.reason);
+      reject(reason());
       return;
     }
     const onAbort = (): void => {
       clearTimeout(timer);
-      reject(signal!.reason);
+      reject(reason());
     };
     const timer = setTimeout(() => {
       signal?.removeEventListener('abort', onAbort);

@@ -25,7 +25,7 @@ import {
 } from '../channels/index.js';
 import { SwitchyardError, isSwitchyardError, toError } from '../errors/index.js';
 import { silentLogger } from '../log/index.js';
-import { ClientFrameSchema, type ClientFrame, type ServerFrame } from './protocol.js';
+import { ClientFrameSchema, type ClientFrame, type HistoryLine, type ServerFrame } from './protocol.js';
 import { WebchatReply } from './reply.js';
 
 /** Options of `WebchatChannel`. */
@@ -43,6 +43,15 @@ export interface WebchatChannelOptions {
   outboxSize?: number;
   /** Most open sockets. Default 256. */
   maxSockets?: number;
+  /** Most browsers with no open tab whose outbox is kept (oldest forgotten first). Default 1000. */
+  maxOfflineClients?: number;
+  /**
+   * The stored conversation of a session (e.g. `store.history`), so a reloaded page shows it. Summary entries
+   * are skipped; the last `historyLines` user / assistant entries are sent. Default: none (a new tab starts empty).
+   */
+  history?: (sessionKey: string) => Promise<ReadonlyArray<{ role: string; content: string; at: number; runId?: string | undefined }>>;
+  /** Most history lines sent to a new tab. Default 100. */
+  historyLines?: number;
   /** Clock (ms). Default `Date.now`. */
   now?: () => number;
 }
@@ -72,6 +81,11 @@ export class WebchatChannel implements ChannelAdapter {
   private readonly now: () => number;
   private readonly outboxSize: number;
   private readonly maxSockets: number;
+  private readonly maxOfflineClients: number;
+  private readonly history: WebchatChannelOptions['history'];
+  private readonly historyLines: number;
+  /** Browsers with no open tab but a non-empty outbox, oldest first (Map keeps insertion order). */
+  private readonly offline = new Map<string, Client>();
   private readonly wss: WebSocketServer;
   private readonly clients = new Map<string, Client>();
   private readonly sockets = new Map<WebSocket, SocketState>();
@@ -87,6 +101,9 @@ export class WebchatChannel implements ChannelAdapter {
     this.now = options.now ?? Date.now;
     this.outboxSize = options.outboxSize ?? 50;
     this.maxSockets = options.maxSockets ?? 256;
+    this.maxOfflineClients = options.maxOfflineClients ?? 1000;
+    this.history = options.history;
+    this.historyLines = options.historyLines ?? 100;
     this.wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes ?? 64 * 1024 });
   }
 
@@ -197,7 +214,7 @@ export class WebchatChannel implements ChannelAdapter {
     }
   }
 
-  private hello(ws: WebSocket, state: SocketState, clientId: string, name: string | undefined): void {
+  private async hello(ws: WebSocket, state: SocketState, clientId: string, name: string | undefined): Promise<void> {
     if (state.client !== undefined && state.client.id !== clientId) {
       this.send(ws, { type: 'error', code: 'E_WEBCHAT_PROTOCOL', message: 'This socket is already bound to another client id' });
       return;
@@ -211,12 +228,34 @@ export class WebchatChannel implements ChannelAdapter {
       client.name = name;
     }
     state.client = client;
-    client.sockets.add(ws);
+    this.offline.delete(clientId);
     this.send(ws, { type: 'ready', clientId, sessionKey: client.sessionKey, channelId: this.id });
+    const lines = await this.historyOf(client.sessionKey);
+    if (lines.length > 0) this.send(ws, { type: 'history', entries: lines });
+    if (ws.readyState !== ws.OPEN) return; // closed while history loaded
+    // Only now does the socket receive live frames, so history never lands after a newer reply.
+    client.sockets.add(ws);
     // Replies produced while no tab was open, in order.
     const backlog = client.outbox;
     client.outbox = [];
     for (const frame of backlog) this.send(ws, frame);
+  }
+
+  /** The last `historyLines` user / assistant entries of a session; empty without a source or on error. */
+  private async historyOf(sessionKey: string): Promise<HistoryLine[]> {
+    if (this.history === undefined) return [];
+    try {
+      const entries = await this.history(sessionKey);
+      const lines: HistoryLine[] = [];
+      for (const e of entries) {
+        if (e.role !== 'user' && e.role !== 'assistant') continue;
+        lines.push({ role: e.role, text: e.content, at: e.at, ...(e.runId !== undefined ? { runId: e.runId } : {}) });
+      }
+      return lines.slice(-this.historyLines);
+    } catch (err) {
+      this.log.warn({ err: toError(err), sessionKey }, 'could not load webchat history');
+      return [];
+    }
   }
 
   /** Builds and validates the envelope of a message or command frame. */
@@ -260,6 +299,7 @@ export class WebchatChannel implements ChannelAdapter {
       const c = client ?? this.addOfflineClient(clientId);
       c.outbox.push(frame);
       if (c.outbox.length > this.outboxSize) c.outbox.splice(0, c.outbox.length - this.outboxSize);
+      this.markOffline(c);
       return false;
     }
     for (const ws of client.sockets) this.send(ws, frame);
@@ -273,9 +313,23 @@ export class WebchatChannel implements ChannelAdapter {
     return client;
   }
 
-  /** A client with no tab and nothing waiting costs no memory. */
+  /** A client with no tab and nothing waiting costs no memory; one with an outbox counts against the bound. */
   private forgetIfIdle(client: Client): void {
-    if (client.sockets.size === 0 && client.outbox.length === 0) this.clients.delete(client.id);
+    if (client.sockets.size > 0) return;
+    if (client.outbox.length === 0) this.clients.delete(client.id);
+    else this.markOffline(client);
+  }
+
+  /** Keeps at most `maxOfflineClients` outboxes: the browser gone longest loses its undelivered frames. */
+  private markOffline(client: Client): void {
+    if (this.offline.has(client.id)) return;
+    this.offline.set(client.id, client);
+    while (this.offline.size > this.maxOfflineClients) {
+      const oldest = this.offline.keys().next().value as string;
+      this.offline.delete(oldest);
+      this.clients.delete(oldest);
+      this.log.debug({ clientId: oldest }, 'forgot an offline webchat client and its outbox');
+    }
   }
 
   private send(ws: WebSocket, frame: ServerFrame): void {

@@ -9,7 +9,7 @@
  * - `{type:'message', text, clientMessageId}`: a chat message. `clientMessageId` makes a resend idempotent.
  * - `{type:'command', name, args?, clientMessageId?}`: a bot command (the stop button sends `name:'stop'`).
  *
- * Server → client: `ready`, `ack`, `reply:start`, `reply:delta`, `reply:done`, `reply:cancel`, `notice`, `error`.
+ * Server → client: `ready`, `history`, `ack`, `reply:start`, `reply:delta`, `reply:done`, `reply:cancel`, `notice`, `error`.
  */
 import { z } from 'zod';
 import { MAX_INBOUND_TEXT } from '../channels/index.js';
@@ -37,6 +37,14 @@ export const ClientFrameSchema = z.discriminatedUnion('type', [
 /** A frame a client may send. */
 export type ClientFrame = z.infer<typeof ClientFrameSchema>;
 
+/** One line of the conversation shown after a reload. `runId` lets the page match a later `reply:done`. */
+export interface HistoryLine {
+  role: 'user' | 'assistant';
+  text: string;
+  at: number;
+  runId?: string | undefined;
+}
+
 /** Frames the server sends. */
 export type ServerFrame =
   | { type: 'ready'; clientId: string; sessionKey: string; channelId: string }
@@ -48,5 +56,7 @@ export type ServerFrame =
   | { type: 'reply:done'; runId: string; text: string }
   /** The run ended without an answer: stop showing the preview as in progress. */
   | { type: 'reply:cancel'; runId: string; reason: string }
+  /** The conversation so far (after `ready`, when the channel has a history source), oldest first. */
+  | { type: 'history'; entries: HistoryLine[] }
   | { type: 'notice'; text: string }
   | { type: 'error'; code: string; message: string; clientMessageId?: string | undefined };

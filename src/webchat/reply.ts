@@ -22,7 +22,11 @@ export class WebchatReply implements ReplyStream {
   private started = false;
   /** Set once the reply is over (done, cancelled or aborted): nothing more is sent. */
   private finished = false;
-  private readonly onAbort = (): void => this.finish('stopped');
+  /** The page shows why the reply stopped: the scheduler's abort cause (`stop`, `timeout`, `drain`, ...). */
+  private readonly onAbort = (): void => {
+    const cause = (this.o.signal.reason as { abortCause?: unknown } | undefined)?.abortCause;
+    this.finish(typeof cause === 'string' ? cause : 'stopped');
+  };
 
   constructor(private readonly o: WebchatReplyOptions) {
     if (o.signal.aborted) this.finished = true;

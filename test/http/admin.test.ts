@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createHttpServer, SchedulerAdminBackend, type HttpServer } from '../../src/http/index.js';
 import type { Scheduler } from '../../src/scheduler/index.js';
-import { flush, gatedScheduler, MapAdminStore, msg, type Gate, type TestMessage } from './helpers.js';
+import { MemoryStore } from '../../src/store/index.js';
+import { flush, gatedScheduler, msg, type Gate, type TestMessage } from './helpers.js';
 
 const TOKEN = 'admin-token-4f8a2c';
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -10,11 +11,11 @@ const json = { ...auth, 'content-type': 'application/json' };
 let server: HttpServer;
 let scheduler: Scheduler<TestMessage>;
 let gates: Gate[];
-let store: MapAdminStore;
+let store: MemoryStore;
 
 beforeEach(() => {
   ({ scheduler, gates } = gatedScheduler({ main: 2, subagent: 1, background: 1 }));
-  store = new MapAdminStore();
+  store = new MemoryStore();
   const admin = new SchedulerAdminBackend({ scheduler, store, channelIds: ['tg', 'local'] });
   server = createHttpServer({ port: 0, adminToken: TOKEN, admin, pages: false });
 });
@@ -85,9 +86,9 @@ describe('sessions', () => {
   });
 
   it('shows one session with its history and pins, and 404s an unknown one', async () => {
-    store.historyBySession.set('tg:dm:7', [
-      { id: 1, sessionKey: 'tg:dm:7', role: 'user', content: 'hello', at: 1 },
-      { id: 2, sessionKey: 'tg:dm:7', role: 'assistant', content: 'hi!', at: 2 },
+    await store.appendHistory([
+      { sessionKey: 'tg:dm:7', role: 'user', content: 'hello', at: 1 },
+      { sessionKey: 'tg:dm:7', role: 'assistant', content: 'hi!', at: 2 },
     ]);
     await store.addPin({ sessionKey: 'tg:dm:7', text: 'likes tea', source: 'manual', createdAt: 3 });
     const r = await server.app.inject({ url: `/admin/sessions/${encodeURIComponent('tg:dm:7')}`, headers: auth });
@@ -129,6 +130,24 @@ describe('sessions', () => {
     expect(body.aborted).toHaveLength(1);
     expect(body.cancelled).toHaveLength(1);
     expect(body.cutoff.sentAt).toBeGreaterThan(0);
+  });
+});
+
+describe('operator stops', () => {
+  it('reports each stop to onStopped, so the gateway can tell the chat', async () => {
+    const seen: string[] = [];
+    const admin = new SchedulerAdminBackend({
+      scheduler,
+      store,
+      channelIds: [],
+      onStopped: (key, e) => seen.push(`${key}:${e.kind}:${e.kind === 'stop' ? (e.result.stopped?.runId ?? '-') : e.result.aborted.length}`),
+    });
+    const m = msg('s7');
+    scheduler.submit(m);
+    await flush();
+    expect(admin.stop('s7').stopped?.runId).toBe(`${m.id}#1`);
+    admin.stopAll('s7');
+    expect(seen).toEqual([`s7:stop:${m.id}#1`, 's7:stopall:0']);
   });
 });
 
@@ -183,11 +202,9 @@ describe('pins', () => {
 describe('pairing', () => {
   it('lists pending requests across channels and approves a code', async () => {
     const now = Date.now();
-    store.pairings.push(
-      { channelId: 'tg', senderId: '42', senderName: 'Ann', code: 'ABC123', createdAt: now, expiresAt: now + 60_000 },
-      { channelId: 'local', senderId: '43', senderName: 'Bob', code: 'XYZ789', createdAt: now, expiresAt: now + 60_000 },
-      { channelId: 'tg', senderId: '44', senderName: 'Old', code: 'OLD000', createdAt: now - 10, expiresAt: now - 1 },
-    );
+    await store.savePairing({ channelId: 'tg', senderId: '42', senderName: 'Ann', code: 'ABC123', createdAt: now, expiresAt: now + 60_000 });
+    await store.savePairing({ channelId: 'local', senderId: '43', senderName: 'Bob', code: 'XYZ789', createdAt: now, expiresAt: now + 60_000 });
+    await store.savePairing({ channelId: 'tg', senderId: '44', senderName: 'Old', code: 'OLD000', createdAt: now - 10, expiresAt: now - 1 });
     let r = await server.app.inject({ url: '/admin/pairing', headers: auth });
     expect(r.json().requests.map((p: { code: string }) => p.code).sort()).toEqual(['ABC123', 'XYZ789']);
     r = await server.app.inject({ url: '/admin/pairing?channel=tg', headers: auth });
@@ -195,6 +212,7 @@ describe('pairing', () => {
     r = await server.app.inject({ method: 'POST', url: '/admin/pairing/approve', headers: json, payload: { channel: 'tg', code: 'ABC123' } });
     expect(r.statusCode).toBe(200);
     expect(r.json().approved).toMatchObject({ senderId: '42' });
+    expect(await store.isPaired('tg', '42')).toBe(true);
     r = await server.app.inject({ method: 'POST', url: '/admin/pairing/approve', headers: json, payload: { channel: 'tg', code: 'OLD000' } });
     expect(r.statusCode).toBe(404);
     expect(r.json().code).toBe('E_PAIRING_INVALID');

@@ -1,10 +1,8 @@
-/** Test helpers for the HTTP, metrics and webchat suites: a real scheduler with gated runs, a map-backed admin store, a log capture. */
+/** Test helpers for the HTTP, metrics and webchat suites: a real scheduler with gated runs, a log capture. */
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { REDACT_PATHS } from '../../src/log/index.js';
 import { Scheduler, type RunContext, type SchedulableMessage, type Turn } from '../../src/scheduler/index.js';
-import type { AdminStore } from '../../src/http/index.js';
-import type { HistoryEntry, PairingRequest, Pin } from '../../src/store/index.js';
 
 export interface Gate {
   turn: Turn<TestMessage>;
@@ -53,41 +51,6 @@ export function gatedScheduler(lanes: Record<string, number> = { main: 2, subage
 export async function flush(): Promise<void> {
   for (let i = 0; i < 5; i++) await Promise.resolve();
   await new Promise((r) => setImmediate(r));
-}
-
-/** A map-backed `AdminStore` (the part of the Store contract the admin API uses). */
-export class MapAdminStore implements AdminStore {
-  readonly historyBySession = new Map<string, HistoryEntry[]>();
-  readonly pins: Pin[] = [];
-  readonly pairings: Array<PairingRequest & { approved?: boolean }> = [];
-  private pinSeq = 0;
-
-  async history(sessionKey: string): Promise<HistoryEntry[]> {
-    return this.historyBySession.get(sessionKey) ?? [];
-  }
-  async listPins(sessionKey: string): Promise<Pin[]> {
-    return this.pins.filter((p) => p.sessionKey === sessionKey);
-  }
-  async addPin(pin: Omit<Pin, 'id'>): Promise<Pin> {
-    const stored = { ...pin, id: ++this.pinSeq };
-    this.pins.push(stored);
-    return stored;
-  }
-  async removePin(sessionKey: string, pinId: number): Promise<boolean> {
-    const i = this.pins.findIndex((p) => p.sessionKey === sessionKey && p.id === pinId);
-    if (i < 0) return false;
-    this.pins.splice(i, 1);
-    return true;
-  }
-  async listPairings(channelId: string, now = Date.now()): Promise<PairingRequest[]> {
-    return this.pairings.filter((p) => p.channelId === channelId && !p.approved && p.expiresAt > now);
-  }
-  async approvePairing(channelId: string, code: string, now = Date.now()): Promise<PairingRequest | undefined> {
-    const p = this.pairings.find((r) => r.channelId === channelId && r.code === code && !r.approved && r.expiresAt > now);
-    if (p === undefined) return undefined;
-    p.approved = true;
-    return p;
-  }
 }
 
 /** A pino logger (same redaction as the gateway's) whose lines are kept in `lines`. */

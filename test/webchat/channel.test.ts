@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { WebSocket } from 'ws';
 import type { DeliveryRecord, InboundMessage, IngressPort, IngressResult, ReplyTarget } from '../../src/channels/index.js';
 import { SwitchyardError } from '../../src/errors/index.js';
+import { RunTimeoutError } from '../../src/scheduler/index.js';
 import { createHttpServer, type HttpServer } from '../../src/http/index.js';
 import { WebchatChannel, type ServerFrame } from '../../src/webchat/index.js';
 
@@ -223,6 +224,16 @@ describe('replies', () => {
     expect(deliveries).toHaveLength(0);
   });
 
+  it('tells the page why the reply stopped (the scheduler abort cause)', async () => {
+    const c = await connect();
+    await hello(c);
+    const controller = new AbortController();
+    const reply = channel.openReply(target(), { runId: 'r5#1', signal: controller.signal });
+    reply.delta('slow');
+    controller.abort(new RunTimeoutError('r5#1', 1000));
+    expect(await c.next('reply:cancel')).toEqual({ type: 'reply:cancel', runId: 'r5#1', reason: 'timeout' });
+  });
+
   it('never shows a reply twice when a recovered run completes again', async () => {
     const c = await connect();
     await hello(c);
@@ -247,6 +258,65 @@ describe('replies', () => {
     await back.next('notice');
     expect(back.frames.map((f) => f.type)).toEqual(['ready', 'reply:done', 'notice']);
     expect(back.frames[1]).toMatchObject({ text: 'the answer' });
+  });
+
+  it('bounds the outboxes of browsers that went away: the one gone longest is forgotten', async () => {
+    const small = new WebchatChannel({ id: 'local', ingress, maxOfflineClients: 1 });
+    await small.start();
+    const other = createHttpServer({ port: 0, webchat: small, pages: false });
+    const { port } = await other.listen();
+    try {
+      await small.notify(target('browserAAAA'), 'for A');
+      await small.notify(target('browserBBBB'), 'for B');
+      const a = await Client.open(`ws://127.0.0.1:${port}/ws/chat`);
+      const b = await Client.open(`ws://127.0.0.1:${port}/ws/chat`);
+      clients.push(a, b);
+      await hello(a, 'browserAAAA');
+      await hello(b, 'browserBBBB');
+      await b.next('notice');
+      expect(b.frames[1]).toEqual({ type: 'notice', text: 'for B' });
+      await small.notify(target('browserAAAA'), 'live for A');
+      expect((await a.next('notice')).text).toBe('live for A'); // A's old outbox was dropped, live delivery works
+      expect(a.frames.filter((f) => f.type === 'notice')).toHaveLength(1);
+    } finally {
+      await small.stop();
+      await other.close();
+    }
+  });
+
+  it('sends the stored conversation to a new tab before any live frame', async () => {
+    const withHistory = new WebchatChannel({
+      id: 'local',
+      ingress,
+      historyLines: 2,
+      history: async (key) => [
+        { role: 'summary', content: 'older talk', at: 1 },
+        { role: 'user', content: 'first', at: 2 },
+        { role: 'assistant', content: 'answer one', at: 3, runId: 'r0#1' },
+        { role: 'user', content: `second (${key})`, at: 4 },
+      ],
+    });
+    await withHistory.start();
+    const other = createHttpServer({ port: 0, webchat: withHistory, pages: false });
+    const { port } = await other.listen();
+    try {
+      await withHistory.notify(target(), 'waiting in the outbox');
+      const c = await Client.open(`ws://127.0.0.1:${port}/ws/chat`);
+      clients.push(c);
+      await hello(c);
+      await c.next('notice');
+      expect(c.frames.map((f) => f.type)).toEqual(['ready', 'history', 'notice']);
+      expect(c.frames[1]).toEqual({
+        type: 'history',
+        entries: [
+          { role: 'assistant', text: 'answer one', at: 3, runId: 'r0#1' },
+          { role: 'user', text: `second (local:dm:${CLIENT_ID})`, at: 4 },
+        ],
+      });
+    } finally {
+      await withHistory.stop();
+      await other.close();
+    }
   });
 
   it('closes sockets on stop', async () => {

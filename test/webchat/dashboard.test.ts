@@ -132,6 +132,14 @@ describe('pages', () => {
     expect((await server.app.inject('/assets/nope.js')).statusCode).toBe(404);
   });
 
+  it('still serves probes when the pages are missing, and says so for the pages', async () => {
+    server = createHttpServer({ port: 0, assets: new Map() });
+    expect((await server.app.inject('/healthz')).statusCode).toBe(200);
+    const r = await server.app.inject('/');
+    expect(r.statusCode).toBe(404);
+    expect(r.json()).toMatchObject({ code: 'E_NOT_FOUND', message: 'Page index.html was not found' });
+  });
+
   it('ships pages that load no third-party code', () => {
     for (const [name, asset] of loadWebAssets()) {
       const text = asset.body.toString('utf8');

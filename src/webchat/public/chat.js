@@ -1,6 +1,6 @@
 // Switchyard webchat page: one WebSocket to /ws/chat, the protocol in src/webchat/protocol.ts.
 // Plain browser JavaScript, no framework. Text is only ever set with textContent (never HTML).
-/* global window, document, localStorage, WebSocket, crypto */
+/* global window, document, localStorage, WebSocket, crypto, CSS */
 
 const $ = (id) => document.getElementById(id);
 const messages = $('messages');
@@ -110,6 +110,18 @@ function handle(frame) {
       for (const f of unsent.splice(0)) socket.send(JSON.stringify(f));
       break;
     }
+    case 'history': {
+      // A reload: show the conversation so far (sent on every hello, before live frames). After a reconnect the
+      // page already shows it, with anything typed meanwhile: keep the page as it is.
+      if (messages.childElementCount > 0) break;
+      for (const line of frame.entries) {
+        const li = bubble(line.role === 'user' ? 'user' : 'assistant', line.text);
+        li.dataset.history = 'true';
+        if (line.runId) li.dataset.runId = line.runId;
+        if (line.role === 'assistant') li.dataset.state = 'done';
+      }
+      break;
+    }
     case 'ack': {
       const li = waiting.get(frame.clientMessageId);
       if (!li) break;
@@ -145,7 +157,8 @@ function handle(frame) {
       break;
     }
     case 'reply:done': {
-      let li = replies.get(frame.runId);
+      // Already shown (streamed here, or in the history a reload brought): replace the text, never duplicate.
+      let li = replies.get(frame.runId) ?? messages.querySelector(`li[data-run-id="${CSS.escape(frame.runId)}"]`);
       if (!li) {
         li = bubble('assistant', '');
         li.dataset.runId = frame.runId;
