@@ -159,7 +159,23 @@ async function benchWebhook(): Promise<void> {
 
 async function benchReply(): Promise<void> {
   const fake = await FakeTelegramApi.start();
-  const channel = await channelOn(fake, new CountingIngress(), { streaming: { enabled: false }, typingIntervalMs: 60_000 });
+  // Raw adapter cost: pacing off. The paced run below shows the bot-wide 30/s limit holding.
+  const channel = await channelOn(fake, new CountingIngress(), {
+    streaming: { enabled: false },
+    typingIntervalMs: 60_000,
+    pacing: { chatIntervalMs: 0, globalPerSecond: 1_000_000 },
+  });
+  const paced = await channelOn(fake, new CountingIngress(), {
+    streaming: { enabled: false },
+    typingIntervalMs: 60_000,
+    pacing: { chatIntervalMs: 1000, globalPerSecond: 30 },
+  });
+  // Client-side send times (when grammY issues the request), to tell pacing from server arrival jitter.
+  const issued: Array<{ chat: number; at: number }> = [];
+  paced.bot.api.config.use(async (prev, method, payload, signal) => {
+    if (method === 'sendMessage') issued.push({ chat: Number((payload as { chat_id: number }).chat_id), at: performance.now() });
+    return prev(method, payload, signal);
+  });
   const text = reply10k();
   const target = (chat: number) => ({ channelId: 'bench', sessionKey: `bench:dm:${chat}`, chatId: String(chat), peer: 'dm' as const });
   try {
@@ -176,7 +192,26 @@ async function benchReply(): Promise<void> {
     );
     const ms = performance.now() - t0;
     emit({ bench: BENCH, workload: 'reply-10k-100-chats', messages: 300, ms: round(ms), messagesPerSec: round(300 / (ms / 1000)) });
+    const t1 = performance.now();
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) => paced.openReply(target(2000 + i), { runId: `q${i}`, signal: new AbortController().signal }).complete(text)),
+    );
+    const ms1 = performance.now() - t1;
+    // Measured where grammY issues each request: the most sends in any 1 s window, the smallest gap in a chat.
+    const times = issued.map((c) => c.at).sort((a, b) => a - b);
+    let maxInSecond = 0;
+    for (let i = 0, j = 0; i < times.length; i++) {
+      while (times[i]! - times[j]! >= 1000) j++;
+      maxInSecond = Math.max(maxInSecond, i - j + 1);
+    }
+    let minChatGap = Infinity;
+    for (let chat = 2000; chat < 2020; chat++) {
+      const at = issued.filter((c) => c.chat === chat).map((c) => c.at);
+      for (let i = 1; i < at.length; i++) minChatGap = Math.min(minChatGap, at[i]! - at[i - 1]!);
+    }
+    emit({ bench: BENCH, workload: 'reply-paced-20-chats', messages: issued.length, ms: round(ms1), maxSendsIn1s: maxInSecond, minGapInChatMs: round(minChatGap), limits: '30/s bot-wide, 1000 ms per chat' });
   } finally {
+    await paced.stop();
     await channel.stop();
     await fake.close();
   }

@@ -185,15 +185,24 @@ function levelOf(text: string, c: number, inFence: boolean, fenceEdge: boolean):
 function chooseCut(text: string, pos: number, room: number, map: FenceMap, fits: (c: number) => boolean): number {
   const best = new Map<Level, number>();
   const max = Math.min(text.length, pos + room);
+  const minLen = Math.floor(room * MIN_FILL);
+  let hard: number | undefined;
   for (let c = max; c > pos; c--) {
-    if (best.size === LEVELS.length) break;
+    // Below the fill threshold only a fallback is wanted; stop once one exists.
+    if (c - pos < minLen && best.size > 0) break;
+    const prev = text.charCodeAt(c - 1);
+    const boundary = prev === 10 || prev === 32 || prev === 9 || map.isEdge(c);
+    if (!boundary && hard !== undefined) continue; // cheap path: most offsets are inside a word
     if (!map.allowed(c) || !fits(c)) continue;
-    if (isHighSurrogate(text.charCodeAt(c - 1))) continue; // never split a surrogate pair
-    if (!best.has('hard')) best.set('hard', c);
+    if (isHighSurrogate(prev)) continue; // never split a surrogate pair
+    hard ??= c;
+    if (!boundary) continue;
     const level = levelOf(text, c, map.inFence(c), map.isEdge(c));
     if (level !== undefined && !best.has(level)) best.set(level, c);
+    // The best level at the largest offset that fills enough: nothing further down can beat it.
+    if (level === 'paragraph' && c - pos >= minLen) return c;
   }
-  const minLen = Math.floor(room * MIN_FILL);
+  if (hard !== undefined) best.set('hard', hard);
   for (const level of LEVELS) {
     const c = best.get(level);
     if (c !== undefined && c - pos >= minLen) return c;

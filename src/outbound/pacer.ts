@@ -23,6 +23,8 @@ interface KeyState {
   tail: Promise<void>;
   waiters: number;
   windowMs: number;
+  /** Pending check that drops the state once idle and old. */
+  forgetTimer?: ReturnType<typeof setTimeout> | undefined;
 }
 
 /** Per-key FIFO pacing with a minimum interval and an optional sliding window. */
@@ -57,6 +59,15 @@ export class Pacer {
     });
   }
 
+  /**
+   * Moves the latest send of `key` to now. For a caller that acquires a second limit after this one (a bot-wide
+   * slot after the chat's): the chat's interval then counts from the real send, not from the earlier grant.
+   */
+  restamp(key: string): void {
+    const s = this.keys.get(key);
+    if (s !== undefined && s.sends.length > 0) s.sends[s.sends.length - 1] = Date.now();
+  }
+
   private async wait(s: KeyState, rule: PaceRule, signal?: AbortSignal): Promise<void> {
     if (signal?.aborted) throw signal.reason ?? new Error('aborted');
     for (;;) {
@@ -76,17 +87,20 @@ export class Pacer {
   }
 
   private maybeForget(key: string, s: KeyState): void {
-    if (s.waiters > 0) return;
+    if (s.waiters > 0 || s.forgetTimer !== undefined) return;
     const last = s.sends.at(-1) ?? -Infinity;
-    if (Date.now() - last >= s.windowMs) {
+    const age = Date.now() - last;
+    if (age >= s.windowMs) {
       this.keys.delete(key);
       return;
     }
-    // Forget it later, once its history can no longer delay a send.
-    const t = setTimeout(() => {
-      if (this.keys.get(key) === s && s.waiters === 0) this.keys.delete(key);
-    }, s.windowMs);
-    t.unref?.();
+    // Forget it later, once its history can no longer delay a send. The check is redone then: the history
+    // may have moved on (a new send, a restamp) in the meantime.
+    s.forgetTimer = setTimeout(() => {
+      s.forgetTimer = undefined;
+      if (this.keys.get(key) === s) this.maybeForget(key, s);
+    }, s.windowMs - age);
+    s.forgetTimer.unref?.();
   }
 }
 

@@ -64,3 +64,64 @@ describe('Pacer', () => {
     expect(pacer.size).toBe(0);
   });
 });
+
+describe('Pacer.restamp', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('counts the interval from the real send when a second limit delayed it', async () => {
+    const pacer = new Pacer();
+    const t0 = Date.now();
+    await pacer.acquire('chat', { minIntervalMs: 1000 });
+    await vi.advanceTimersByTimeAsync(800); // e.g. waited for a bot-wide slot
+    pacer.restamp('chat');
+    const next = pacer.acquire('chat', { minIntervalMs: 1000 }).then(() => Date.now() - t0);
+    await vi.advanceTimersByTimeAsync(3000);
+    expect(await next).toBe(1800);
+  });
+});
+
+describe('Pacer state expiry', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('never forgets a key whose restamped history still limits the next send (regression)', async () => {
+    const pacer = new Pacer();
+    const rule = { minIntervalMs: 1000 };
+    const t0 = Date.now();
+    await pacer.acquire('chat', rule); // granted at 0: an expiry check is scheduled for 1000
+    await vi.advanceTimersByTimeAsync(400); // waited 400 ms for a bot-wide slot
+    pacer.restamp('chat'); // the real send: 400
+    await vi.advanceTimersByTimeAsync(601); // 1001: the old expiry check has run
+    const next = pacer.acquire('chat', rule).then(() => Date.now() - t0);
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(await next).toBe(1400);
+  });
+
+  it('keeps pacing when each acquire starts just after the previous grant (expiry racing the grant)', async () => {
+    const pacer = new Pacer();
+    const rule = { minIntervalMs: 1000 };
+    const t0 = Date.now();
+    const times: number[] = [];
+    const chain = (async () => {
+      for (let k = 0; k < 4; k++) {
+        await pacer.acquire('c', rule);
+        times.push(Date.now() - t0);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+    await vi.advanceTimersByTimeAsync(10_000);
+    await chain;
+    expect(times).toEqual([0, 1000, 2000, 3000]);
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(pacer.size).toBe(0);
+  });
+});

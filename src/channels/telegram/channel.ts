@@ -79,11 +79,20 @@ export class TelegramChannel implements ChannelAdapter {
   async start(signal?: AbortSignal): Promise<void> {
     if (this.stateValue !== 'idle') return;
     this.stateValue = 'starting';
+    try {
+      await this.connect(signal);
+    } catch (err) {
+      // A refused token is final; anything else (network, abort) leaves the channel startable again.
+      this.stateValue = this.fatal !== undefined ? 'failed' : 'idle';
+      throw err;
+    }
+  }
+
+  private async connect(signal?: AbortSignal): Promise<void> {
     const log = this.o.logger.child({ channelId: this.id });
     try {
       await this.bot.init(grammySignal(signal));
     } catch (err) {
-      this.stateValue = 'failed';
       if (err instanceof GrammyError && err.error_code === 401) {
         const fatal = new TelegramAuthError(this.id, err);
         this.fatal = fatal;
@@ -111,12 +120,12 @@ export class TelegramChannel implements ChannelAdapter {
       this.polling.start();
     } else {
       const wh = this.o.webhook!;
-      const cbOptions = { secretToken: wh.secretToken, onTimeout: 'throw' as const, timeoutMilliseconds: wh.timeoutMs };
-      this.webhookNode = webhookCallback(this.bot, 'http', cbOptions) as unknown as NodeHandler;
-      this.webhookFastifyCb = webhookCallback(this.bot, 'fastify', cbOptions) as unknown as FastifyLikeHandler;
       if (wh.url !== undefined) {
-        await this.bot.api.setWebhook(wh.url, { secret_token: wh.secretToken, allowed_updates: [...HANDLED_UPDATES] }, grammySignal(signal));
+        await this.bot.api.setWebhook(wh.url, { secret_token: wh.secretToken, allowed_updates: [...HANDLED_UPDATES], max_connections: wh.maxConnections }, grammySignal(signal));
       }
+      const cbOptions = { secretToken: wh.secretToken, onTimeout: 'throw' as const, timeoutMilliseconds: wh.timeoutMs };
+      this.webhookNode ??= webhookCallback(this.bot, 'http', cbOptions) as unknown as NodeHandler;
+      this.webhookFastifyCb ??= webhookCallback(this.bot, 'fastify', cbOptions) as unknown as FastifyLikeHandler;
     }
     this.stateValue = 'running';
     log.info({ mode: this.o.mode, bot: this.bot.botInfo.username }, 'telegram channel started');

@@ -59,6 +59,7 @@ function normalizeMessage(msg: Message, ctx: NormalizeContext): Normalized {
     return { kind: 'malformed', reason: 'message without chat' };
   }
   if (typeof msg.message_id !== 'number') return { kind: 'malformed', reason: 'message without message_id' };
+  if (typeof msg.date !== 'number') return { kind: 'malformed', reason: 'message without date' };
   if (chat.type === 'channel') return { kind: 'ignored', reason: 'channel messages are not handled' };
   const from = msg.from;
   const senderChat = msg.sender_chat;

@@ -35,6 +35,12 @@ export interface TelegramChannelOptions {
     url?: string;
     /** How long an update may take to be accepted before the request fails with 500 (Telegram redelivers). Default 10 000. */
     timeoutMs?: number;
+    /**
+     * `max_connections` registered with `setWebhook`. Default 1: Telegram then delivers one update at a time,
+     * in order, so two quick messages of one user cannot overtake each other on the way to ingress. Raise it
+     * for throughput when per-chat order matters less (ingress takes milliseconds per update).
+     */
+    maxConnections?: number;
   };
   /** Group sessions per chat (default) or per sender in a chat. */
   groupScope?: GroupScope;
@@ -46,7 +52,7 @@ export interface TelegramChannelOptions {
   streaming?: { enabled?: boolean; editIntervalMs?: number; groupEditIntervalMs?: number; minInitialChars?: number; drafts?: boolean };
   /** Typing indicator renewal (ms). Default 4000 (Telegram shows it for ~5 s). */
   typingIntervalMs?: number;
-  /** Per-chat pacing. Default 1000 ms between messages, 20 per minute in groups. */
+  /** Pacing. Default 1000 ms between messages in a chat, 20 per minute in a group, 30 per second bot-wide. */
   pacing?: Partial<TelegramPacing>;
   /** Long polling. Default timeout 25 s; backoff 1 s doubling to 60 s on conflicts and failures. */
   polling?: { timeoutSeconds?: number; backoffInitialMs?: number; backoffMaxMs?: number };
@@ -69,7 +75,7 @@ export interface ResolvedTelegramOptions {
   readonly ingress: IngressPort;
   readonly deliveries: DeliveryLog;
   readonly mode: 'polling' | 'webhook';
-  readonly webhook: { secretToken: string; path: string; url?: string | undefined; timeoutMs: number } | undefined;
+  readonly webhook: { secretToken: string; path: string; url?: string | undefined; timeoutMs: number; maxConnections: number } | undefined;
   readonly groupScope: GroupScope;
   readonly streaming: { enabled: boolean; editIntervalMs: number; groupEditIntervalMs: number; minInitialChars: number; drafts: boolean };
   readonly typingIntervalMs: number;
@@ -119,7 +125,11 @@ export function resolveTelegramOptions(o: TelegramChannelOptions): ResolvedTeleg
       path: o.webhook.path,
       url: o.webhook.url,
       timeoutMs: nonNegative('webhook.timeoutMs', o.webhook.timeoutMs, 10_000),
+      maxConnections: nonNegative('webhook.maxConnections', o.webhook.maxConnections, 1, true),
     };
+    if (webhook.maxConnections < 1 || webhook.maxConnections > 100) {
+      throw new InvalidOptionError('webhook.maxConnections', 'an integer from 1 to 100', webhook.maxConnections);
+    }
   }
   if (o.groupScope !== undefined && o.groupScope !== 'chat' && o.groupScope !== 'sender') {
     throw new InvalidOptionError('groupScope', '`chat` or `sender`', o.groupScope);
@@ -128,6 +138,8 @@ export function resolveTelegramOptions(o: TelegramChannelOptions): ResolvedTeleg
   if (typingIntervalMs === 0) throw new InvalidOptionError('typingIntervalMs', 'a number > 0', typingIntervalMs);
   const groupPerMinute = nonNegative('pacing.groupPerMinute', o.pacing?.groupPerMinute, 20, true);
   if (groupPerMinute === 0) throw new InvalidOptionError('pacing.groupPerMinute', 'an integer >= 1', groupPerMinute);
+  const globalPerSecond = nonNegative('pacing.globalPerSecond', o.pacing?.globalPerSecond, 30, true);
+  if (globalPerSecond === 0) throw new InvalidOptionError('pacing.globalPerSecond', 'an integer >= 1', globalPerSecond);
   return Object.freeze({
     id: o.id,
     token: o.token,
@@ -148,6 +160,7 @@ export function resolveTelegramOptions(o: TelegramChannelOptions): ResolvedTeleg
     pacing: {
       chatIntervalMs: nonNegative('pacing.chatIntervalMs', o.pacing?.chatIntervalMs, 1000),
       groupPerMinute,
+      globalPerSecond,
     },
     polling: {
       timeoutSeconds: nonNegative('polling.timeoutSeconds', o.polling?.timeoutSeconds, 25, true),

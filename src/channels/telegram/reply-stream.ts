@@ -77,7 +77,9 @@ export class TelegramReplyStream implements ReplyStream {
               o.drafts?.onUnsupported();
             }
           }
-          return String(await o.sender.sendPlain(o.target, text, { replyTo: true, signal }));
+          // `uncut`: a preview whose request is out when the run aborts still reports its id, so cancel() can
+          // delete it instead of leaving a half answer in the chat.
+          return String(await o.sender.sendPlain(o.target, text, { replyTo: true, signal, uncut: true }));
         },
         edit: async (id, text, signal) => {
           if (id === DRAFT_PREVIEW) await o.sender.draft(o.target, this.draftId, text, signal);
@@ -99,6 +101,7 @@ export class TelegramReplyStream implements ReplyStream {
       const state = await this.preview?.finish();
       // A draft is not a message: it is replaced by the first real message and needs no cleanup.
       let previewId = state?.messageId !== undefined && state.messageId !== DRAFT_PREVIEW ? Number(state.messageId) : undefined;
+      let staleId: number | undefined;
       const already = new Set((await deliveries.delivered(runId)).map((d) => d.chunkIndex));
       // Telegram trims messages anyway; whitespace-only chunks cannot be sent at all.
       const chunks = chunkMarkdown(fullText, TELEGRAM_MAX_TEXT)
@@ -113,13 +116,21 @@ export class TelegramReplyStream implements ReplyStream {
           // The preview becomes this chunk: one message, no flicker.
           const id = previewId;
           previewId = undefined;
-          if (await sender.editMarkdown(target, id, chunk, signal)) messageId = id;
+          try {
+            if (await sender.editMarkdown(target, id, chunk, signal)) messageId = id;
+          } catch (err) {
+            if (signal.aborted) throw err;
+            // The preview cannot become the answer: send the chunk fresh and remove the stale preview.
+            logger.warn({ err, runId, messageId: id }, 'could not finalize the preview; sending the chunk as a new message');
+            staleId = id;
+          }
         }
         messageId ??= await sender.sendMarkdown(target, chunk, { replyTo: i === 0, signal });
         await deliveries.record({ runId, chunkIndex: i, platformMessageId: String(messageId) });
       }
-      // A preview left over (every chunk was delivered earlier, or the reply is empty) would duplicate text.
-      if (previewId !== undefined) await sender.delete(target, previewId, this.cleanupSignal());
+      // A preview left over (every chunk was delivered earlier, the reply is empty, or it could not be
+      // finalized) would duplicate text.
+      for (const id of [previewId, staleId]) if (id !== undefined) await sender.delete(target, id, this.cleanupSignal());
       logger.debug({ runId, chunks: chunks.length, skipped: already.size }, 'reply delivered');
     } finally {
       this.typing.stop();

@@ -17,7 +17,25 @@ export interface TelegramPacing {
   chatIntervalMs: number;
   /** Messages per minute in a group. Default 20. */
   groupPerMinute: number;
+  /** Messages per second across all chats of the bot (Telegram's bulk limit). Default 30. */
+  globalPerSecond: number;
 }
+
+/** Pacer key of the bot-wide limit (chat ids never start with `*`). */
+const GLOBAL_KEY = '*';
+
+/** Options of a send. */
+export interface SendOptions {
+  /** Reply to the target's `replyToPlatformMessageId`. */
+  replyTo?: boolean;
+  /** Aborts the wait for a pacing slot and (unless `uncut`) the request. */
+  signal?: AbortSignal;
+  /** Once started, the request is not aborted by `signal` (bounded by a timeout instead). */
+  uncut?: boolean;
+}
+
+/** Bound on a send that `signal` does not cut. */
+const UNCUT_SEND_TIMEOUT_MS = 15_000;
 
 /** Where a message goes, in Bot API terms. Internal. */
 interface Dest {
@@ -74,7 +92,7 @@ export class TelegramSender {
   }
 
   /** Sends plain text (previews, notices that must not be parsed). */
-  async sendPlain(target: ReplyTarget, text: string, options: { replyTo?: boolean; signal?: AbortSignal } = {}): Promise<number> {
+  async sendPlain(target: ReplyTarget, text: string, options: SendOptions = {}): Promise<number> {
     try {
       return await this.send(target, text, undefined, options);
     } catch (err) {
@@ -86,10 +104,13 @@ export class TelegramSender {
     target: ReplyTarget,
     text: string,
     parseMode: 'HTML' | undefined,
-    options: { replyTo?: boolean; signal?: AbortSignal },
+    options: SendOptions,
   ): Promise<number> {
     const dest = destOf(target);
+    // Per chat first (FIFO within the chat), then the bot-wide slot: a busy chat never holds a global slot.
     await this.pacer.acquire(`${target.chatId}`, this.rule(target), options.signal);
+    await this.pacer.acquire(GLOBAL_KEY, { minIntervalMs: 0, window: { max: this.pacing.globalPerSecond, ms: 1000 } }, options.signal);
+    this.pacer.restamp(`${target.chatId}`);
     const msg = await this.api.sendMessage(
       dest.chatId,
       text,
@@ -101,7 +122,9 @@ export class TelegramSender {
           : {}),
         link_preview_options: { is_disabled: true },
       },
-      grammySignal(options.signal),
+      // Once the request is out, Telegram may create the message whatever we do; `uncut` sends finish (bounded)
+      // so the caller learns the message id and can clean it up, instead of leaving an orphan.
+      grammySignal(options.uncut === true ? AbortSignal.timeout(UNCUT_SEND_TIMEOUT_MS) : options.signal),
     );
     return msg.message_id;
   }

@@ -79,13 +79,13 @@ describe('Telegram through the whole gateway', () => {
     model.respondWith(() => ({ kind: 'reply', text: 'Welcome aboard.' }));
     const gateway = await gatewayOn(tg, model, '{ dm: pairing, admins: ["1"] }');
     tg.pushMessage({ chat: dmAlice, from: alice, text: 'hello?' });
-    await vi.waitFor(() => expect(texts(tg, dmAlice.id).join('\n')).toMatch(/code/i), { timeout: 5000 });
+    await vi.waitFor(() => expect(texts(tg, dmAlice.id).join('\n')).toMatch(/code/i), { timeout: 10_000 });
     expect(model.chatRequests).toHaveLength(0);
     const [pending] = await gateway.access('tg')!.pending();
     expect(pending!.senderId).toBe(String(alice.id));
     await gateway.access('tg')!.approve(pending!.code);
     tg.pushMessage({ chat: dmAlice, from: alice, text: 'now?' });
-    await vi.waitFor(() => expect(texts(tg, dmAlice.id)).toContain('Welcome aboard.'), { timeout: 5000 });
+    await vi.waitFor(() => expect(texts(tg, dmAlice.id)).toContain('Welcome aboard.'), { timeout: 10_000 });
   });
 
   it('groups: ignored without a mention, answered with one (as a reply to the message)', async () => {
@@ -99,7 +99,7 @@ describe('Telegram through the whole gateway', () => {
       text: `@${tg.bot.username!} mentioned you`,
       entities: [{ type: 'mention', offset: 0, length: tg.bot.username!.length + 1 }],
     });
-    await vi.waitFor(() => expect(texts(tg, group.id)).toEqual(['Seen.']), { timeout: 5000 });
+    await vi.waitFor(() => expect(texts(tg, group.id)).toEqual(['Seen.']), { timeout: 10_000 });
     expect(model.chatRequests).toHaveLength(1);
     const prompt = JSON.stringify(model.chatRequests[0]!.body!.messages);
     expect(prompt).toContain('mentioned you');
@@ -107,21 +107,37 @@ describe('Telegram through the whole gateway', () => {
     expect(tg.messagesIn(group.id)[0]!.reply_to_message_id).toBe(asked.message.message_id);
   });
 
-  it('/stop aborts the streaming reply (preview removed), /stopall answers, and nothing more is sent', async () => {
+  it('/stop aborts the streaming reply (preview removed) and nothing more is sent', async () => {
     const { tg, model } = await world({ tokenDelayMs: 30 });
     model.respondWith(() => ({ kind: 'reply', text: Array.from({ length: 400 }, (_, i) => `token${i}`).join(' ') }));
     await gatewayOn(tg, model, '{ dm: open }');
     tg.pushMessage({ chat: dmAlice, from: alice, text: 'write a long essay' });
     // The preview appears and is being edited.
-    await vi.waitFor(() => expect(tg.callsOf('editMessageText').length).toBeGreaterThanOrEqual(1), { timeout: 5000 });
+    await vi.waitFor(() => expect(tg.callsOf('editMessageText').length).toBeGreaterThanOrEqual(1), { timeout: 10_000 });
     tg.pushMessage({ chat: dmAlice, from: alice, text: '/stop' });
-    await vi.waitFor(() => expect(texts(tg, dmAlice.id).join('\n')).toMatch(/stopped/i), { timeout: 5000 });
-    await vi.waitFor(() => expect(texts(tg, dmAlice.id).some((t) => t.startsWith('token0'))).toBe(false), { timeout: 5000 });
+    await vi.waitFor(() => expect(texts(tg, dmAlice.id).join('\n')).toMatch(/stopped/i), { timeout: 10_000 });
+    await vi.waitFor(() => expect(texts(tg, dmAlice.id).some((t) => t.startsWith('token0'))).toBe(false), { timeout: 10_000 });
     const sendsAfterStop = tg.calls.filter((c) => c.method === 'sendMessage' || c.method === 'editMessageText').length;
     await new Promise((r) => setTimeout(r, 400));
     expect(tg.calls.filter((c) => c.method === 'sendMessage' || c.method === 'editMessageText').length).toBe(sendsAfterStop);
-    tg.pushMessage({ chat: dmAlice, from: alice, text: '/stopall' });
-    await vi.waitFor(() => expect(tg.messagesIn(dmAlice.id).length).toBeGreaterThanOrEqual(2), { timeout: 5000 });
+  });
+
+  it('/stopall stops the run and the backlog, and a late message sent before it is ignored as stale', async () => {
+    const { tg, model } = await world({ tokenDelayMs: 30 });
+    model.respondWith(() => ({ kind: 'reply', text: Array.from({ length: 400 }, (_, i) => `token${i}`).join(' ') }));
+    await gatewayOn(tg, model, '{ dm: open }');
+    tg.pushMessage({ chat: dmAlice, from: alice, text: 'first question' });
+    await vi.waitFor(() => expect(model.chatRequests).toHaveLength(1), { timeout: 10_000 });
+    tg.pushMessage({ chat: dmAlice, from: alice, text: 'queued follow-up' });
+    const lateId = tg.reserveMessageId(dmAlice.id); // sent now, delivered after /stopall
+    const stopAll = tg.pushMessage({ chat: dmAlice, from: alice, text: '/stopall' });
+    await vi.waitFor(() => expect(texts(tg, dmAlice.id).join('\n')).toMatch(/Stopped 1 reply and cancelled 1 waiting message/), { timeout: 10_000 });
+    // A message sent before /stopall but delivered after it (a replay): stale, with one notice.
+    tg.pushUpdate({ message: { message_id: lateId, date: (stopAll.message.date as number) - 5, chat: dmAlice, from: alice, text: 'late' } });
+    await vi.waitFor(() => expect(texts(tg, dmAlice.id).join('\n')).toMatch(/Ignored 1 message sent before \/stopall/), { timeout: 10_000 });
+    expect(model.chatRequests).toHaveLength(1);
+    // The aborted run's preview is removed (its cleanup may land just after the notices).
+    await vi.waitFor(() => expect(texts(tg, dmAlice.id).some((t) => t.startsWith('token0'))).toBe(false), { timeout: 10_000 });
   });
 
   it('a redelivered update after a restart is answered once (the store dedupes, the adapter confirms)', async () => {
@@ -130,13 +146,13 @@ describe('Telegram through the whole gateway', () => {
     const dbPath = join(mkdtempSync(join(tmpdir(), 'sy-tg-')), 'db.sqlite');
     const first = await gatewayOn(tg, model, '{ dm: open }', dbPath);
     const { message } = tg.pushMessage({ chat: dmAlice, from: alice, text: 'ping' });
-    await vi.waitFor(() => expect(texts(tg, dmAlice.id)).toEqual(['Only once.']), { timeout: 5000 });
+    await vi.waitFor(() => expect(texts(tg, dmAlice.id)).toEqual(['Only once.']), { timeout: 10_000 });
     await first.stop({ deadlineMs: 0 });
     // Telegram redelivers the same message under a new update id (e.g. the offset confirmation was lost).
     tg.pushUpdate({ message });
     const second = await gatewayOn(tg, model, '{ dm: open }', dbPath);
     tg.pushMessage({ chat: dmAlice, from: alice, text: 'marker' });
-    await vi.waitFor(() => expect(texts(tg, dmAlice.id)).toEqual(['Only once.', 'Only once.']), { timeout: 5000 });
+    await vi.waitFor(() => expect(texts(tg, dmAlice.id)).toEqual(['Only once.', 'Only once.']), { timeout: 10_000 });
     expect(model.chatRequests).toHaveLength(2); // 'ping' once, 'marker' once
     await second.stop({ deadlineMs: 0 });
   });

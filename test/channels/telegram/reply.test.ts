@@ -199,4 +199,43 @@ describe('TelegramChannel replies (real grammY against the fake Bot API)', () =>
     expect(dm.at - inGroup[0]!.at).toBeLessThan(150); // another chat is not held back
     expect(alice.id).toBe(dmAlice.id);
   });
+
+  it('paces bot-wide (30/s by default) across chats', async () => {
+    h = await harness({ streaming: { enabled: false }, pacing: { chatIntervalMs: 0, globalPerSecond: 3 } });
+    await h.channel.start();
+    await Promise.all(Array.from({ length: 6 }, (_, i) => h!.channel.notify(targetOf({ id: 5000 + i, type: 'private' }), `m${i}`)));
+    const at = h.fake.callsOf('sendMessage').map((c) => c.at);
+    expect(at).toHaveLength(6);
+    // No 1 s window holds more than 3 sends (server-side arrival jitter: allow 30 ms).
+    for (let i = 3; i < at.length; i++) expect(at[i]! - at[i - 3]!).toBeGreaterThanOrEqual(970);
+  });
+
+  it('sends the first chunk fresh and removes the preview when the preview cannot be finalized', async () => {
+    h = await harness({ streaming: { editIntervalMs: 30, minInitialChars: 1 } });
+    await h.channel.start();
+    const reply = h.channel.openReply(targetOf(dmAlice), { runId: 'r-fin', signal: new AbortController().signal });
+    reply.delta('streaming text');
+    await vi.waitFor(() => expect(h!.fake.messagesIn(dmAlice.id)).toHaveLength(1));
+    // Finalizing edits fail (both the HTML try and the plain fallback).
+    h.fake.failNext('editMessageText', { kind: 'error', status: 400, description: "Bad Request: can't parse entities: x" }, 1);
+    h.fake.failNext('editMessageText', { kind: 'error', status: 400, description: 'Bad Request: message can not be edited now' }, 1);
+    await reply.complete('streaming text, final');
+    const msgs = h.fake.messagesIn(dmAlice.id);
+    expect(msgs.map((m) => m.text)).toEqual(['streaming text, final']);
+    expect(h.deliveries.records.map((r) => r.platformMessageId)).toEqual([String(msgs[0]!.message_id)]);
+  });
+
+  it('a preview whose request is out when the run aborts is still removed (no orphan half answer)', async () => {
+    h = await harness({ streaming: { editIntervalMs: 30, minInitialChars: 1 } });
+    await h.channel.start();
+    h.fake.failNext('sendMessage', { kind: 'delay', ms: 300 });
+    const ac = new AbortController();
+    const reply = h.channel.openReply(targetOf(dmAlice), { runId: 'r-orphan', signal: ac.signal });
+    reply.delta('half an answer');
+    await vi.waitFor(() => expect(h!.fake.callsOf('sendMessage')).toHaveLength(1)); // request is at the server
+    ac.abort();
+    await reply.cancel('stopped');
+    expect(h.fake.callsOf('deleteMessage')).toHaveLength(1);
+    expect(h.fake.messagesIn(dmAlice.id)).toHaveLength(0);
+  });
 });

@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import Fastify from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { alice, dmAlice, harness, type Harness } from './helpers.js';
 
@@ -35,6 +36,7 @@ describe('TelegramChannel webhook ingress', () => {
     h = await setup();
     expect(h.fake.webhookInfo?.url).toMatch(/\/tg\/hook$/);
     expect(h.fake.webhookInfo?.secret_token).toBe('right-secret');
+    expect(h.fake.webhookInfo?.max_connections).toBe(1); // one update at a time: order preserved
     expect(h.fake.callsOf('getUpdates')).toHaveLength(0);
   });
 
@@ -77,5 +79,28 @@ describe('TelegramChannel webhook ingress', () => {
     expect(other.status).toBe(404);
     await h.channel.stop();
     expect(await h.fake.deliverWebhook(update('late', 5))).toBe(503);
+  });
+});
+
+describe('TelegramChannel webhook on fastify', () => {
+  it('routes through webhookFastify: 200 after accept, 401 on a wrong secret', async () => {
+    const app = Fastify();
+    const h = await harness({ mode: 'webhook', webhook: { secretToken: 'fastify-secret', path: '/telegram/tg-test' } });
+    try {
+      app.post(h.channel.webhookPath!, h.channel.webhookFastify);
+      await app.listen({ port: 0, host: '127.0.0.1' });
+      const port = (app.server.address() as AddressInfo).port;
+      await h.channel.bot.api.setWebhook(`http://127.0.0.1:${port}/telegram/tg-test`, { secret_token: 'fastify-secret' });
+      await h.channel.start();
+      const u = { message: { message_id: 1, date: 1, chat: dmAlice, from: alice, text: 'via fastify' } };
+      expect(await h.fake.deliverWebhook(u)).toBe(200);
+      expect(await h.fake.deliverWebhook({ ...u, message: { ...u.message, message_id: 2 } }, 'nope')).toBe(401);
+      expect(h.ingress.received.map((m) => m.text)).toEqual(['via fastify']);
+      h.ingress.failTimes = 1;
+      expect(await h.fake.deliverWebhook({ ...u, message: { ...u.message, message_id: 3 } })).toBe(500);
+    } finally {
+      await app.close();
+      await h.close();
+    }
   });
 });
