@@ -168,10 +168,11 @@ export class Compactor {
    * configured figure). Resolves with the outcome; rejects only with the caller's abort reason.
    */
   async compactNow(sessionKey: string, signal: AbortSignal, keepRecentTokens = this.options.keepRecentTokens): Promise<CompactionOutcome> {
-    const inflight = this.running.get(sessionKey);
-    if (inflight !== undefined) {
+    // Loop: another turn of the session may start a background job while we wait for the previous one.
+    for (let inflight = this.running.get(sessionKey); inflight !== undefined; inflight = this.running.get(sessionKey)) {
       inflight.controller?.abort(new CompactionError(sessionKey, 'superseded by an overflow compaction'));
       await inflight.done;
+      if (signal.aborted) throw toError(signal.reason);
     }
     if (signal.aborted) throw toError(signal.reason);
     const refusal = this.quota.tryStart(sessionKey, true);

@@ -96,11 +96,10 @@ export class ProviderBadResponseError extends ProviderError {
 
 /** The prompt does not fit the model's context window (HTTP 400 `context_length_exceeded` or equivalent). */
 export class ContextOverflowError extends ProviderError {
-  constructor(detail: string, options: SwitchyardErrorOptions = {}) {
-    super('E_CONTEXT_OVERFLOW', `The conversation no longer fits the model's context window (${detail}). Older turns are being summarized; send the message again.`, {
-      ...options,
-      status: 400,
-    });
+  /** `advice` replaces the default "what to do" sentence. */
+  constructor(detail: string, options: SwitchyardErrorOptions & { advice?: string } = {}) {
+    const advice = options.advice ?? 'Older turns are being summarized; send the message again.';
+    super('E_CONTEXT_OVERFLOW', `The conversation no longer fits the model's context window (${detail}). ${advice}`, { ...options, status: 400 });
   }
 }
 

@@ -194,8 +194,12 @@ export class ProviderClient {
     outer?.addEventListener('abort', onAbort, { once: true });
     let timer: ReturnType<typeof setTimeout> | undefined;
     let timedOut = false;
+    // One timer per attempt, pushed back on every chunk (`refresh` re-arms without a new allocation).
     const arm = (): void => {
-      if (timer !== undefined) clearTimeout(timer);
+      if (timer !== undefined) {
+        timer.refresh();
+        return;
+      }
       timer = setTimeout(() => {
         timedOut = true;
         controller.abort(new ProviderTimeoutError(timeoutMs));

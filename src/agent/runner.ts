@@ -269,12 +269,13 @@ export function createAgent(deps: AgentDeps): Agent {
         log.warn({ sessionKey, turnId: turn.id, compaction: outcome.status }, 'context overflow, compacted to retry');
         if (outcome.status === 'applied') counters.overflowRecoveries += 1;
         if (outcome.status !== 'applied') {
-          throw new ContextOverflowError(
-            outcome.status === 'nothing'
-              ? 'this message alone is too long for the model; send a shorter one'
-              : `compaction could not make room (${outcome.status})`,
-            { cause: outcome.error ?? err, context: { sessionKey } },
-          );
+          throw outcome.status === 'nothing'
+            ? new ContextOverflowError('nothing older is left to summarize: this message and the pinned memories alone are too long', {
+                cause: err,
+                context: { sessionKey },
+                advice: 'Send a shorter message, or remove pinned memories with /unpin.',
+              })
+            : new ContextOverflowError(`compaction could not make room (${outcome.status})`, { cause: outcome.error ?? err, context: { sessionKey } });
         }
         [history, pins] = await Promise.all([memory.history(sessionKey), memory.listPins(sessionKey)]);
         if (signal.aborted) throw abortError(signal);

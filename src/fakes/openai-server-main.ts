@@ -24,8 +24,16 @@ const server = new FakeOpenAIServer({
   models: (process.env.FAKE_OPENAI_MODELS ?? 'fake-model').split(',').filter((m) => m.length > 0),
 });
 server.respondWith((request) => {
+  const system = request.messages[0]?.role === 'system' ? (request.messages[0].content ?? '') : '';
   const lastUser = [...request.messages].reverse().find((m) => m.role === 'user');
   const text = (lastUser?.content ?? '').trim();
+  // The agent's background jobs (src/agent scoring.ts / summarizer.ts) get answers in the shape they parse,
+  // so the demo exercises them without log noise: a low significance score, a one-line summary.
+  if (system.startsWith('You rate how significant')) return { kind: 'reply', text: '1' };
+  if (system.startsWith('You compact a chat conversation')) {
+    const lines = text.split('\n').filter((l) => /^(User|Assistant)/.test(l)).length;
+    return { kind: 'reply', text: `Summary of ${lines} earlier messages of a demo chat with the fake model.` };
+  }
   return { kind: 'reply', text: text.length > 0 ? `You said: ${text}` : 'Hello from the fake model.' };
 });
 

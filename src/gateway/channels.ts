@@ -25,9 +25,34 @@ export type ChannelFactory = (config: ChannelConfig, deps: ChannelDeps) => Chann
 
 /**
  * Built-in factories by platform. Platform libraries are imported only when a channel of theirs is configured
- * (discord.js alone costs about 1 s and 30 MB at start). Telegram joins when its adapter lands.
+ * (discord.js alone costs about 1 s and 30 MB at start).
  */
 export const CHANNEL_FACTORIES: Readonly<Partial<Record<ChannelConfig['type'], ChannelFactory>>> = {
+  telegram: async (config, deps) => {
+    if (config.type !== 'telegram') throw new InvalidOptionError('type', '"telegram"', config.type);
+    const { TelegramChannel } = await import('../channels/telegram/index.js');
+    return new TelegramChannel({
+      id: config.id,
+      token: config.token,
+      apiRoot: config.apiRoot,
+      ingress: deps.ingress,
+      deliveries: deps.deliveries,
+      mode: config.ingress,
+      ...(config.webhook === undefined
+        ? {}
+        : {
+            webhook: {
+              secretToken: config.webhook.secretToken,
+              path: config.webhook.path ?? `/telegram/${config.id}`,
+              ...(config.webhook.url === undefined ? {} : { url: config.webhook.url }),
+            },
+          }),
+      groupScope: config.queue.groupScope,
+      streaming: { enabled: config.streaming.enabled, editIntervalMs: config.streaming.editIntervalMs },
+      onRateLimited: () => deps.metrics.outboundRateLimited(config.id),
+      logger: deps.logger,
+    });
+  },
   webchat: (config, deps) =>
     new WebchatChannel({ id: config.id, ingress: deps.ingress, deliveryLog: deps.deliveries, logger: deps.logger }),
   discord: async (config, deps) => {

@@ -13,7 +13,7 @@
  * and the store closes. What did not finish stays in the store for the next start.
  */
 import { AccessControl } from '../access/index.js';
-import { charCounter, createAgent, DrainByModelPolicy, pinCommands, tiktokenCounter, warmTokenizer, type Agent, type TokenCounter } from '../agent/index.js';
+import { charCounter, createAgent, DrainByModelPolicy, pinCommands, tiktokenCounter, type Agent, type TokenCounter } from '../agent/index.js';
 import { channelIdOfSessionKey, type ChannelAdapter, type InboundMessage, type IngressPort, type IngressResult } from '../channels/index.js';
 import { configSecrets, type ChannelConfig, type Config } from '../config/index.js';
 import { isSwitchyardError } from '../errors/index.js';
@@ -262,6 +262,13 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     dashboard,
     ...(webchat ? { webchat } : {}),
   });
+  // Webhook-mode channels (Telegram) receive updates on the gateway's own HTTP server.
+  for (const adapter of adapters.values()) {
+    const hook = adapter as Partial<{ webhookPath: string | undefined; webhookFastify: (req: unknown, reply: unknown) => Promise<unknown> }>;
+    if (typeof hook.webhookPath === 'string' && typeof hook.webhookFastify === 'function') {
+      http.app.post(hook.webhookPath, hook.webhookFastify);
+    }
+  }
   const maintenance = new Maintenance({ store, pruneTtlMs: config.store.pruneTtlMs, backup: config.store.backup, logger: log });
 
   const gateway: Gateway = {
@@ -306,9 +313,8 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
       maintenance.start();
       http.setReadiness('ready');
       log.info({ url, channels: [...adapters.keys()], startMs: Math.round(performance.now() - t0) }, 'switchyard ready');
-      // Load the tokenizer ranks (~0.3-0.5 s of CPU) right after ready rather than on the first turn, where the
-      // stall would hit every chat at once; not before ready, to keep start-to-ready short.
-      setImmediate(() => warmTokenizer()).unref();
+      // The tokenizer ranks (~0.3-0.5 s of CPU, 70-90 MB) load on the first turn, not here: an idle gateway
+      // stays small (issue 7: idle RSS <= 80 MB). The first turn after a start pays the load once.
       for (const [name, a] of Object.entries(state.config.agents)) {
         void probeModelServer(a.provider.baseUrl, a.provider.apiKey).then((ok) => {
           if (!ok) log.warn({ agent: name, baseUrl: a.provider.baseUrl, model: a.provider.model }, modelHelp(name, a, options.configFile));

@@ -198,6 +198,17 @@ describe('ProviderClient: retries', () => {
     expect(s.chatRequests[0]?.closedByClient).toBe(true);
   });
 
+  it('a server slower than timeoutMs to its first byte is abandoned and retried', async () => {
+    const { s, client } = await setup({ timeoutMs: 60 });
+    s.script({ kind: 'reply', text: 'too late', firstByteDelayMs: 400 }, { kind: 'reply', text: 'on time', firstByteDelayMs: 10 });
+    const deltas: string[] = [];
+    const res = await client.chat(user, { onDelta: (d) => deltas.push(d) });
+    expect(res).toMatchObject({ text: 'on time', attempts: 2 });
+    expect(deltas.join('')).toBe('on time');
+    await vi.waitFor(() => expect(s.chatRequests[0]!.closedByClient).toBe(true), { timeout: 2000, interval: 5 });
+    expect(s.chatRequests[0]!.tokensSent).toBe(0);
+  });
+
   it('a stall after deltas fails with E_PROVIDER_TIMEOUT', async () => {
     const { s, client } = await setup({ timeoutMs: 60 });
     s.script({ kind: 'stall', text: 'x y z', afterTokens: 1 });
