@@ -7,9 +7,11 @@
  * concurrently, which we do not need: ingress only validates, persists and enqueues (milliseconds).
  *
  * Guarantees:
- * - Updates are handled one at a time, in `update_id` order. The offset moves past an update only after its
- *   handler resolved (ingress committed it, or the update was ignored or malformed). A handler failure is
- *   retried with backoff, blocking the stream: nothing after it is confirmed either.
+ * - The updates of one batch are handed to ingress together (their accepts share one store group commit) and
+ *   reach it in `update_id` order. The offset moves past an update only after its handler resolved (ingress
+ *   committed it, or the update was ignored or malformed). A failed update is retried alone, with backoff,
+ *   blocking the stream: nothing after it is confirmed either. (Caveat: later updates of the same batch may
+ *   already be accepted, so a transiently failing update can reach the scheduler after them.)
  * - Telegram forgets an update only when a later `getUpdates` carries a higher offset, so a crash at any point
  *   redelivers at most the updates whose accept may not have committed; ingress deduplicates them by id.
  * - 409 Conflict (another consumer, or a webhook is set) is logged as `E_CHANNEL_CONFLICT` and retried with
