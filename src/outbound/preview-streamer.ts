@@ -8,7 +8,8 @@
  * replaces the preview with the final, formatted first chunk (or deletes it).
  *
  * Invariants: at most one platform call in flight; consecutive calls start at least `minEditIntervalMs` apart;
- * after `finish()` resolves or the signal aborts, no further call is started.
+ * after `finish()` is called or the signal aborts, no further call is started and the one in flight gets an
+ * aborted signal (`finish()` does not wait out a slow edit).
  */
 import { InvalidOptionError } from '../errors/index.js';
 import { silentLogger, type Logger } from '../log/index.js';
@@ -92,6 +93,9 @@ export class PreviewStreamer {
     this.finished = true;
     this.stopTimer();
     this.opts.signal?.removeEventListener('abort', this.onAbort);
+    // An update still in flight is cut (it may be sitting in a 429 wait): the final text replaces the preview
+    // anyway, and the final answer must not wait behind a best-effort edit.
+    this.controller.abort();
     await this.inFlight;
     return { messageId: this.messageId, shownText: this.shown, calls: this.calls };
   }

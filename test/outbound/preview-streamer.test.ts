@@ -127,4 +127,38 @@ describe('PreviewStreamer', () => {
     expect(() => new PreviewStreamer({ ...p, minEditIntervalMs: -1, maxPreviewLength: 10 })).toThrow(/minEditIntervalMs/);
     expect(() => new PreviewStreamer({ ...p, minEditIntervalMs: 1, maxPreviewLength: 0 })).toThrow(/maxPreviewLength/);
   });
+
+  it('finish() cuts an edit stuck in a long wait instead of waiting it out', async () => {
+    let editSignal: AbortSignal | undefined;
+    const s = new PreviewStreamer({
+      send: async () => 'id',
+      // An edit that would wait 60 s (a flood wait), unless aborted.
+      edit: (_id, _text, signal) =>
+        new Promise<void>((resolve, reject) => {
+          editSignal = signal;
+          const t = setTimeout(resolve, 60_000);
+          signal.addEventListener('abort', () => {
+            clearTimeout(t);
+            reject(new Error('aborted'));
+          });
+        }),
+      minEditIntervalMs: 100,
+      maxPreviewLength: 4096,
+      minInitialChars: 1,
+    });
+    s.push('first');
+    await vi.advanceTimersByTimeAsync(10);
+    s.push(' second');
+    await vi.advanceTimersByTimeAsync(200);
+    expect(editSignal).toBeDefined();
+    let done = false;
+    const finished = s.finish().then((st) => {
+      done = true;
+      return st;
+    });
+    await vi.advanceTimersByTimeAsync(1);
+    expect(done).toBe(true);
+    expect((await finished).shownText).toBe('first');
+    expect(editSignal!.aborted).toBe(true);
+  });
 });

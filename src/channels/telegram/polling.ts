@@ -113,7 +113,9 @@ export class PollingLoop {
         const isConflict = err instanceof GrammyError && err.error_code === 409;
         if (isConflict) this.conflicts++;
         else failures++;
-        const delay = this.delay(isConflict ? this.conflicts : failures);
+        // A 429 that auto-retry passed on (retry_after above its bound) says exactly how long to wait.
+        const retryAfter = err instanceof GrammyError && err.error_code === 429 ? err.parameters.retry_after : undefined;
+        const delay = retryAfter !== undefined ? retryAfter * 1000 : this.delay(isConflict ? this.conflicts : failures);
         if (isConflict) {
           const conflict = new TelegramConflictError(this.o.channelId, (err as GrammyError).description, delay, err);
           this.o.logger.error({ err: conflict, code: conflict.code, streak: this.conflicts, retryInMs: delay }, conflict.message);

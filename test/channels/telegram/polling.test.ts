@@ -241,3 +241,20 @@ describe('TelegramChannel polling ingress (real grammY against the fake Bot API)
     expect(() => new TelegramChannel({ ...base, token: '1:a', mode: 'webhook' })).toThrow(/webhook/);
   });
 });
+
+describe('polling and flood waits', () => {
+  it('waits out a getUpdates retry_after above the auto-retry bound, then resumes', async () => {
+    const h = await harness({ retry: { maxRetryAfterSeconds: 0 } });
+    try {
+      h.fake.failNext('getUpdates', { kind: 'error', status: 429, retryAfter: 1 });
+      await h.channel.start();
+      h.fake.pushMessage({ chat: dmAlice, from: alice, text: 'after the wait' });
+      await h.ingress.waitFor(1);
+      const polls = h.fake.callsOf('getUpdates');
+      expect(polls[0]!.status).toBe(429);
+      expect(polls[1]!.at - polls[0]!.at).toBeGreaterThanOrEqual(950);
+    } finally {
+      await h.close();
+    }
+  });
+});
