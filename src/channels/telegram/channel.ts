@@ -113,6 +113,11 @@ export class TelegramChannel implements ChannelAdapter {
         onFatal: (err) => {
           this.fatal = err;
           this.stateValue = 'failed';
+          try {
+            this.o.onFatal?.(err);
+          } catch (hookErr) {
+            log.warn({ err: hookErr }, 'onFatal callback threw');
+          }
         },
       });
       this.polling.start();

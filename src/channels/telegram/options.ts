@@ -58,6 +58,8 @@ export interface TelegramChannelOptions {
   polling?: { timeoutSeconds?: number; backoffInitialMs?: number; backoffMaxMs?: number };
   /** 429 handling: longest `retry_after` honoured (longer fails the send) and retries per call. Default 60 s, 5. */
   retry?: { maxRetryAfterSeconds?: number; maxRetries?: number };
+  /** Called once if the channel stops for good while running (the token was revoked: 401), e.g. for readiness. */
+  onFatal?: (err: Error) => void;
   /** Called on every 429 Telegram answers (before the retry), e.g. to count it in metrics. */
   onRateLimited?: (info: RateLimitInfo) => void;
   /** The bot's own user; when given, no `getMe` call is made on start. */
@@ -83,6 +85,7 @@ export interface ResolvedTelegramOptions {
   readonly polling: { timeoutSeconds: number; backoffInitialMs: number; backoffMaxMs: number };
   readonly retry: { maxRetryAfterSeconds: number; maxRetries: number };
   readonly onRateLimited: ((info: RateLimitInfo) => void) | undefined;
+  readonly onFatal: ((err: Error) => void) | undefined;
   readonly botInfo: UserFromGetMe | undefined;
   readonly logger: Logger;
   readonly now: () => number;
@@ -172,6 +175,7 @@ export function resolveTelegramOptions(o: TelegramChannelOptions): ResolvedTeleg
       maxRetries: nonNegative('retry.maxRetries', o.retry?.maxRetries, 5, true),
     },
     onRateLimited: o.onRateLimited,
+    onFatal: o.onFatal,
     botInfo: o.botInfo,
     logger: o.logger ?? silentLogger,
     now: o.now ?? Date.now,

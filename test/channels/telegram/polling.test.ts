@@ -258,3 +258,22 @@ describe('polling and flood waits', () => {
     }
   });
 });
+
+describe('token revoked while running', () => {
+  it('stops polling with E_CHANNEL_AUTH and tells onFatal once', async () => {
+    const fatals: Error[] = [];
+    const h = await harness({ onFatal: (e) => fatals.push(e) });
+    try {
+      await h.channel.start();
+      h.fake.failNext('getUpdates', { kind: 'error', status: 401, description: 'Unauthorized' });
+      await vi.waitFor(() => expect(h.channel.state).toBe('failed'));
+      expect(fatals).toHaveLength(1);
+      expect(isSwitchyardError(fatals[0], 'E_CHANNEL_AUTH')).toBe(true);
+      const polls = h.fake.callsOf('getUpdates').length;
+      await new Promise((r) => setTimeout(r, 300));
+      expect(h.fake.callsOf('getUpdates').length).toBe(polls); // no more polling
+    } finally {
+      await h.close();
+    }
+  });
+});
