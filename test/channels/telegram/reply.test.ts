@@ -151,11 +151,13 @@ describe('TelegramChannel replies (real grammY against the fake Bot API)', () =>
     const reply = h.channel.openReply(targetOf(forum, { threadId: '77' }), { runId: 'r-typing', signal: new AbortController().signal });
     await new Promise((r) => setTimeout(r, 350));
     await reply.complete('done');
+    // A tick already on the wire when the reply completed may still land: let it, then expect silence.
+    await new Promise((r) => setTimeout(r, 100));
     const n = h.fake.callsOf('sendChatAction').length;
     expect(n).toBeGreaterThanOrEqual(3);
-    expect(n).toBeLessThanOrEqual(5);
+    expect(n).toBeLessThanOrEqual(6);
     expect(h.fake.callsOf('sendChatAction')[0]!.params).toMatchObject({ action: 'typing', message_thread_id: 77 });
-    await new Promise((r) => setTimeout(r, 250));
+    await new Promise((r) => setTimeout(r, 300));
     expect(h.fake.callsOf('sendChatAction').length).toBe(n); // stopped with the reply
     expect(h.fake.messagesIn(forum.id, 77)).toHaveLength(1);
   });
