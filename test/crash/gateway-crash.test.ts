@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { FakeDiscord, type FakeUser } from '../../src/fakes/discord.js';
 import { FakeOpenAIServer, type FakeChatRequest } from '../../src/fakes/openai-server.js';
+import { seededRandom } from '../support/rng.js';
 
 const TRIALS = Number(process.env['CRASH_TRIALS'] ?? 20);
 const GUILD = '100000000000000001';
@@ -20,17 +21,6 @@ const CHANNELS = ['200000000000000001', '200000000000000002', '20000000000000000
 const alice: FakeUser = { id: '500000000000000001', username: 'alice' };
 const repo = join(import.meta.dirname, '..', '..');
 
-/** mulberry32: a small seeded PRNG, so the kill schedule is reproducible. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The marker of the newest user message in the prompt (`m17`), which the fake model acknowledges. */
 function lastMarker(request: FakeChatRequest): string {
@@ -122,7 +112,7 @@ function kill(child: ChildProcess): Promise<void> {
 
 describe('gateway crash suite', () => {
   it(`SIGKILLed ${TRIALS} times under load: no message lost, none answered twice, order kept per channel`, async () => {
-    const random = rng(20261122);
+    const random = seededRandom(20261122);
     const posted: Array<{ channel: string; marker: string }> = [];
     let n = 0;
     const post = (): void => {

@@ -12,30 +12,20 @@ import { parseConfig } from '../../src/config/index.js';
 import { FakeOpenAIServer, type FakeStep } from '../../src/fakes/index.js';
 import { FakeTelegramApi, type FakeChat, type FakeUser } from '../../src/fakes/telegram-api.js';
 import { createGateway, type Gateway } from '../../src/gateway/index.js';
+import { seededRandom } from '../support/rng.js';
 
 const cleanups: Array<() => Promise<unknown> | void> = [];
 afterEach(async () => {
   while (cleanups.length) await Promise.resolve(cleanups.pop()!()).catch(() => undefined);
 });
 
-/** mulberry32, seeded: the same faults on every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const USERS = 12;
 const PER_USER = 3;
 
 describe('gateway under faults', () => {
   it('model 30 % faulty, Telegram 429/502: every message gets a visible outcome, nothing stays stuck, and it recovers', async () => {
-    const random = rng(30);
+    const random = seededRandom(30);
     let faulty = true;
     const faults: FakeStep[] = [
       { kind: 'error', status: 500 },
