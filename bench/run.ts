@@ -9,7 +9,7 @@ import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { emitted } from './_util.js';
+import { emit, emitted } from './_util.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const available = readdirSync(here)
@@ -29,7 +29,13 @@ for (const name of names) {
     process.stderr.write(`bench/${name}.ts exports no run()\n`);
     process.exit(1);
   }
-  await mod.run();
+  try {
+    await mod.run();
+  } catch (err) {
+    // One failing benchmark must not hide the others' figures: report it and go on.
+    emit({ bench: name, workload: 'error', error: err instanceof Error ? err.message : String(err) });
+    process.exitCode = 1;
+  }
 }
 
 const machine = {
