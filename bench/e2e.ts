@@ -84,6 +84,9 @@ channels:
     token: "${tg.token}"
     apiRoot: "${tg.apiRoot}"
     streaming: { enabled: false }
+    # The fake Bot API has no rate limits: pacing at Telegram's (30 msgs/s across the bot) would measure the
+    # pacer, not the gateway.
+    pacing: { chatIntervalMs: 0, globalPerSecond: 1000000 }
     queue: { mode: followup, debounceMs: 0, cap: 100 }
     access: { dm: open }
 `,

@@ -147,6 +147,14 @@ const telegramSchema = z
       })
       .prefault({})
       .describe('Streamed replies.'),
+    pacing: z
+      .strictObject({
+        chatIntervalMs: z.number().int().min(0).default(1000).describe('Least time between two messages to one chat.'),
+        groupPerMinute: z.number().int().min(1).default(20).describe('Most messages per minute to one group.'),
+        globalPerSecond: z.number().int().min(1).default(30).describe('Most messages per second across all chats.'),
+      })
+      .prefault({})
+      .describe("Outbound pacing within Telegram's limits (waits, never drops). Raise only for a Bot API server without them."),
   })
   .describe('A Telegram bot (grammY).');
 
