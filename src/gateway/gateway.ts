@@ -22,7 +22,7 @@ import { Ingress, replyTargetOf, type CommandHandler } from '../ingress/index.js
 import { silentLogger, type Logger } from '../log/index.js';
 import { bindScheduler, Metrics } from '../metrics/index.js';
 import { Scheduler, type DrainResult, type LaneOptions, type SessionSettings } from '../scheduler/index.js';
-import type { PairingRequest, Store } from '../store/index.js';
+import { RunStateWebhook, type PairingRequest, type RunTransition, type Store } from '../store/index.js';
 import { SchedulerDashboardFeed, WebchatChannel } from '../webchat/index.js';
 import { explainProviderError, modelHelp, probeModelServer, toAgentConfig } from './agents.js';
 import { createChannelAdapter, CHANNEL_FACTORIES, type ChannelFactory } from './channels.js';
@@ -123,7 +123,19 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   const log = options.logger ?? silentLogger;
   const secrets = options.secrets;
   for (const s of configSecrets(config)) secrets?.add(s);
-  const store = options.store ?? (await openStore(config, { logger: log.child({ component: 'store' }) }));
+  // Run-state webhooks, per channel: every committed run transition of a channel's sessions is POSTed (signed)
+  // to its URL. Fire and forget: a slow or dead receiver never delays a run.
+  const webhooks = new Map<string, RunStateWebhook>();
+  for (const c of config.channels) {
+    if (c.webhooks === undefined) continue;
+    if (c.webhooks.secret === undefined) {
+      log.warn({ channelId: c.id }, 'run-state webhooks need `webhooks.secret` to sign their requests; they are off for this channel');
+      continue;
+    }
+    webhooks.set(c.id, new RunStateWebhook({ url: c.webhooks.url, secret: c.webhooks.secret, logger: log.child({ component: 'webhooks', channelId: c.id }) }));
+  }
+  const onRunTransition = webhooks.size === 0 ? undefined : (t: RunTransition) => webhooks.get(channelIdOfSessionKey(t.run.sessionKey))?.send(t);
+  const store = options.store ?? (await openStore(config, { logger: log.child({ component: 'store' }), ...(onRunTransition ? { onRunTransition } : {}) }));
   const metrics = new Metrics();
   const state = {
     config,
@@ -340,6 +352,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
           await maintenance.stop();
           await http.close();
           await store.close();
+          await Promise.allSettled([...webhooks.values()].map((w) => w.close({ deadlineMs: 2_000 })));
         }
         return result;
       })();

@@ -24,3 +24,4 @@ export { SqliteStore, type SqliteStoreOptions } from './sqlite-store.js';
 export type { Durability } from './sqlite/open.js';
 export { SCHEMA_VERSION } from './sqlite/schema.js';
 export { Maintenance, type MaintenanceOptions, type MaintenanceTickResult, type BackupSchedule } from './maintenance.js';
+export { RunStateWebhook, type RunStateEvent, type RunStateWebhookOptions, type RunStateWebhookStats } from './webhooks.js';
