@@ -6,7 +6,7 @@ import type { ChannelConfig } from '../config/index.js';
 import type { ChannelAdapter, DeliveryLog, IngressPort } from '../channels/index.js';
 import { InvalidOptionError } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
-import type { RecentChat } from '../store/index.js';
+import type { HistoryEntry, RecentChat } from '../store/index.js';
 import type { Metrics } from '../metrics/index.js';
 import { WebchatChannel } from '../webchat/index.js';
 
@@ -16,6 +16,8 @@ export interface ChannelDeps {
   deliveries: DeliveryLog;
   /** Chats of a channel with messages accepted since `since`: where catch-up after downtime starts. */
   recentChats?: (channelId: string, since: number) => Promise<RecentChat[]>;
+  /** A session's stored conversation (the webchat shows it to a reloaded page). */
+  history?: (sessionKey: string) => Promise<HistoryEntry[]>;
   metrics: Metrics;
   logger: Logger;
 }
@@ -55,7 +57,14 @@ export const CHANNEL_FACTORIES: Readonly<Partial<Record<ChannelConfig['type'], C
     });
   },
   webchat: (config, deps) =>
-    new WebchatChannel({ id: config.id, ingress: deps.ingress, deliveryLog: deps.deliveries, logger: deps.logger }),
+    new WebchatChannel({
+      id: config.id,
+      ingress: deps.ingress,
+      deliveryLog: deps.deliveries,
+      // A reloaded page shows the stored conversation of its session.
+      ...(deps.history === undefined ? {} : { history: deps.history }),
+      logger: deps.logger,
+    }),
   discord: async (config, deps) => {
     if (config.type !== 'discord') throw new InvalidOptionError('type', '"discord"', config.type);
     const { DiscordChannel } = await import('../channels/discord/index.js');

@@ -243,7 +243,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   for (const c of config.channels) {
     adapters.set(
       c.id,
-      await createChannelAdapter(c, { ingress: gate, deliveries: store, recentChats: (id, since) => store.recentChats(id, since), metrics, logger: log }, factories),
+      await createChannelAdapter(c, { ingress: gate, deliveries: store, recentChats: (id, since) => store.recentChats(id, since), history: (key) => store.history(key), metrics, logger: log }, factories),
     );
   }
 

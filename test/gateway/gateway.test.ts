@@ -57,6 +57,10 @@ describe('createGateway: the whole path over real sockets', () => {
     });
     const history = await gateway.store.history('local:dm:browser-aaaa1');
     expect(history.map((h) => h.role)).toEqual(['user', 'assistant']);
+    // A reloaded page (same client id) is shown the stored conversation.
+    const again = await chat(url, 'browser-aaaa1');
+    const shown = await again.next('history');
+    expect(JSON.stringify(shown)).toContain('Hello there, traveller of the web.');
   });
 
   it('with no model server, still runs and tells the chat what to configure', async () => {
