@@ -23,3 +23,4 @@ export { SqliteStore, type SqliteStoreOptions } from './sqlite-store.js';
 export type { Durability } from './sqlite/open.js';
 export { SCHEMA_VERSION } from './sqlite/schema.js';
 export { Maintenance, type MaintenanceOptions, type MaintenanceTickResult, type BackupSchedule } from './maintenance.js';
+export { RunStateWebhook, type RunStateWebhookOptions, type RunStateWebhookStats, type RunStateEvent } from './webhooks.js';
