@@ -160,6 +160,14 @@ export const ERROR_CATALOG = {
     message: 'The configuration names an environment variable that is not set',
     hint: 'Set the variable, or give a default with ${VAR:-default}.',
   },
+  E_GATEWAY_UNREACHABLE: {
+    message: 'The running gateway could not be reached over HTTP',
+    hint: 'Start it with `switchyard start`, or pass --url / the same --config the gateway runs with.',
+  },
+  E_USAGE: {
+    message: 'The command line is not valid',
+    hint: 'Run `switchyard help` for the commands and their options.',
+  },
   E_HTTP_UNSAFE_BIND: {
     message: 'Refusing to listen on a non-loopback address without an admin token',
     hint: 'Set http.adminToken (e.g. from SWITCHYARD_ADMIN_TOKEN) or bind to 127.0.0.1.',
@@ -171,6 +179,16 @@ export const ERROR_CATALOG = {
   E_NOT_FOUND: {
     message: 'No such resource',
     hint: 'Check the id in the request.',
+  },
+
+  // ── http / webchat ────────────────────────────────────────────────────────────────────────────────
+  E_HTTP_BAD_REQUEST: {
+    message: 'The request is malformed',
+    hint: 'Check the body and parameters against the admin API reference (docs/HTTP.md).',
+  },
+  E_WEBCHAT_PROTOCOL: {
+    message: 'The webchat client sent a frame the gateway does not understand',
+    hint: 'Reload the chat page; a client must send {"type":"hello"} first, then messages or commands.',
   },
 } as const satisfies Record<string, ErrorSpec>;
 

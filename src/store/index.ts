@@ -14,6 +14,7 @@ export {
   type Pin,
   type PairingRequest,
   type RecoveryPlan,
+  type RecentChat,
 } from './store.js';
 export { MemoryStore, type MemoryStoreOptions } from './memory-store.js';
 export { runIdOf, ownerOfRunId, isTerminalRunState, TERMINAL_RUN_STATES } from './run-id.js';
@@ -23,4 +24,4 @@ export { SqliteStore, type SqliteStoreOptions } from './sqlite-store.js';
 export type { Durability } from './sqlite/open.js';
 export { SCHEMA_VERSION } from './sqlite/schema.js';
 export { Maintenance, type MaintenanceOptions, type MaintenanceTickResult, type BackupSchedule } from './maintenance.js';
-export { RunStateWebhook, type RunStateWebhookOptions, type RunStateWebhookStats, type RunStateEvent } from './webhooks.js';
+export { RunStateWebhook, type RunStateEvent, type RunStateWebhookOptions, type RunStateWebhookStats } from './webhooks.js';

@@ -15,12 +15,14 @@ import { BackupError, StoreClosedError } from './errors.js';
 import { backupFileName, pruneBackups } from './backup-files.js';
 import { planRecovery, type RecoveryMessage, type RecoveryView } from './recovery.js';
 import { isTerminalRunState, ownerOfRunId } from './run-id.js';
+import { foldRecentChats } from './recent-chats.js';
 import type {
   AcceptResult,
   HistoryEntry,
   NewHistoryEntry,
   PairingRequest,
   Pin,
+  RecentChat,
   RecoveryPlan,
   RunRecord,
   RunTransitionListener,
@@ -232,6 +234,15 @@ export class MemoryStore implements Store {
   async isPaired(channelId: string, senderId: string): Promise<boolean> {
     this.open('isPaired');
     return this.paired.has(`${channelId}\u0000${senderId}`);
+  }
+
+  async recentChats(channelId: string, since: number): Promise<RecentChat[]> {
+    this.open('recentChats');
+    const facts: InboundMessage[] = [];
+    for (const row of this.messages.values()) {
+      if (row.acceptedAt >= since && row.message.channelId === channelId) facts.push(row.message);
+    }
+    return foldRecentChats(facts);
   }
 
   async delivered(runId: string): Promise<DeliveryRecord[]> {

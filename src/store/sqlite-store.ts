@@ -17,6 +17,7 @@ import { StoreClosedError, StoreWriteError } from './errors.js';
 import { checkMaxAttempts, checkSummary } from './memory-store.js';
 import { planRecovery, type RecoveryMessage, type RecoveryView } from './recovery.js';
 import { isTerminalRunState, ownerOfRunId } from './run-id.js';
+import { foldRecentChats } from './recent-chats.js';
 import { backupDatabase } from './sqlite/backup.js';
 import { openDatabase, type Durability } from './sqlite/open.js';
 import { envelopeOf, historyOf, outcomeOf, pairingOf, pinOf, runOf, type HistoryRow, type MessageRow, type PairingRow, type PinRow, type RunRow } from './sqlite/rows.js';
@@ -28,6 +29,7 @@ import type {
   NewHistoryEntry,
   PairingRequest,
   Pin,
+  RecentChat,
   RecoveryPlan,
   RunRecord,
   RunTransition,
@@ -238,6 +240,20 @@ export class SqliteStore implements Store {
   async isPaired(channelId: string, senderId: string): Promise<boolean> {
     this.read('isPaired');
     return this.st.isPaired.get(channelId, senderId) !== undefined;
+  }
+
+  async recentChats(channelId: string, since: number): Promise<RecentChat[]> {
+    this.read('recentChats');
+    // Called once per channel at start, over messages younger than the catch-up age (terminal rows are pruned
+    // after a day), so a scan with json_extract is cheap enough and needs no extra column or index.
+    const rows = this.db
+      .prepare(
+        `SELECT json_extract(envelope, '$.chatId') AS chatId, json_extract(envelope, '$.threadId') AS threadId,
+                json_extract(envelope, '$.platformMessageId') AS platformMessageId
+           FROM messages WHERE accepted_at >= ? AND json_extract(envelope, '$.channelId') = ?`,
+      )
+      .all(since, channelId) as Array<{ chatId: string; threadId: string | null; platformMessageId: string }>;
+    return foldRecentChats(rows.map((r) => ({ chatId: String(r.chatId), threadId: r.threadId ?? undefined, platformMessageId: String(r.platformMessageId) })));
   }
 
   async delivered(runId: string): Promise<DeliveryRecord[]> {

@@ -94,6 +94,14 @@ export interface RunTransition {
 /** Listener for committed run transitions. Called synchronously after commit; it must not throw or block. */
 export type RunTransitionListener = (transition: RunTransition) => void;
 
+/** A chat (or thread) with recent traffic, for catch-up after downtime. */
+export interface RecentChat {
+  chatId: string;
+  threadId?: string | undefined;
+  /** Newest platform message id accepted in it (decimal string on Telegram and Discord). */
+  lastPlatformMessageId: string;
+}
+
 /** What recovery found at start. */
 export interface RecoveryPlan {
   /**
@@ -148,6 +156,12 @@ export interface Store extends DeliveryLog {
   /** Approves a pending, unexpired code: the sender becomes allowed. Returns the request, or undefined. */
   approvePairing(channelId: string, code: string, now?: number): Promise<PairingRequest | undefined>;
   isPaired(channelId: string, senderId: string): Promise<boolean>;
+
+  /**
+   * The chats (and threads) of a channel that had messages accepted since `since` (ms epoch), each with the
+   * newest platform message id stored: where a catch-up after downtime starts reading history.
+   */
+  recentChats(channelId: string, since: number): Promise<RecentChat[]>;
 
   /** Deletes terminal records (messages with outcomes, finished runs, deliveries) older than `olderThan` (ms epoch). History is kept. */
   prune(olderThan: number): Promise<{ messages: number; runs: number }>;

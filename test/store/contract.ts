@@ -261,6 +261,22 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       expect(await store.prune(5_000)).toEqual({ messages: 0, runs: 0 });
     });
 
+    it('lists recent chats of a channel with their newest platform message id (numeric order)', async () => {
+      const store = await make();
+      time = 1_000;
+      await store.accept(msg(9, { chatId: 'a' }));
+      time = 5_000;
+      await store.accept(msg(10, { chatId: 'a' }));
+      await store.accept(msg(7, { chatId: 'a', threadId: 't1' }));
+      await store.accept(msg(3, { chatId: 'b', channelId: 'other' }));
+      const chats = await store.recentChats('tg-main', 500);
+      expect(chats.sort((x, y) => (x.threadId ?? '').localeCompare(y.threadId ?? ''))).toEqual([
+        { chatId: 'a', threadId: undefined, lastPlatformMessageId: '10' },
+        { chatId: 'a', threadId: 't1', lastPlatformMessageId: '7' },
+      ]);
+      expect(await store.recentChats('tg-main', 6_000)).toEqual([]);
+    });
+
     it('refuses calls after close with E_STORE_CLOSED', async () => {
       const store = await make();
       await store.close();

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { InboundMessage } from '../../src/channels/index.js';
+import { seededRandom } from '../support/rng.js';
 
 const CHILD = fileURLToPath(new URL('./fixtures/crash-child.ts', import.meta.url));
 const TRIALS = Number(process.env.CRASH_TRIALS ?? 24);
@@ -22,16 +23,6 @@ const SESSIONS = 12;
 const dir = mkdtempSync(join(tmpdir(), 'swyd-crash-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function message(n: number): InboundMessage {
   const chat = String(n % SESSIONS);
@@ -69,7 +60,7 @@ interface Harness {
 describe('crash recovery under SIGKILL', () => {
   it(`loses nothing and answers each message exactly once over ${TRIALS} kills`, { timeout: 120_000 }, async () => {
     const db = join(dir, 'crash.db');
-    const rand = prng(SEED);
+    const rand = seededRandom(SEED);
     let nextN = 0;
     /** Sent to a child, not yet acknowledged (in send order): resent to the next child. */
     let unacked: InboundMessage[] = [];

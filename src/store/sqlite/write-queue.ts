@@ -10,6 +10,8 @@
  *   every operation of the batch is rejected (none of them was stored).
  * - One failing operation does not fail its neighbours: multi-statement operations run inside a savepoint
  *   (`atomic`), single statements are atomic on their own.
+ * - If SQLite aborts the transaction itself mid-batch (disk full), the whole batch is rejected: nothing of it
+ *   was stored, and nothing runs outside the transaction.
  * - `flush()` runs the queue synchronously: reads call it first, so a read sees every write queued before it.
  */
 import type Database from 'better-sqlite3';
@@ -92,6 +94,13 @@ export class WriteQueue {
         results[i] = p.atomic ? this.db.transaction(p.op)() : p.op();
       } catch (err) {
         errors[i] = err ?? new Error('operation failed');
+        if (!this.db.inTransaction) {
+          // SQLite rolled the whole transaction back on its own (SQLITE_FULL, some I/O errors): what ran before
+          // is gone, and what follows would run in autocommit, outside the batch. Fail the whole batch.
+          const failure = this.options.commitError(err);
+          for (const q of batch) q.reject(failure);
+          return;
+        }
       }
     }
     try {

@@ -1,0 +1,367 @@
+/**
+ * Ingress: the one door every inbound message goes through, whatever its platform. In order: validate the
+ * envelope, ask access control, answer commands at once, persist (dedupe), then hand the message to the
+ * scheduler. It never waits for a model, so adapters can acknowledge the platform as soon as `receive`
+ * resolves (the message is durable by then).
+ *
+ * Ingress is also where the scheduler's verdicts become durable and visible: outcomes and run states are
+ * written to the store, and the user is told when a message is dropped, stale or failed.
+ *
+ * Invariant: a message is submitted to the scheduler only after `store.accept` resolved `accepted`, so a
+ * crash after `receive` resolves loses nothing (recovery re-queues it), and a redelivery is a `duplicate`.
+ */
+import type { Logger } from 'pino';
+import {
+  InboundMessageSchema,
+  MAX_INBOUND_TEXT,
+  type ChannelAdapter,
+  type InboundMessage,
+  type IngressPort,
+  type IngressResult,
+  type ReplyTarget,
+} from '../channels/index.js';
+import { SwitchyardError, isSwitchyardError, toError } from '../errors/index.js';
+import { silentLogger } from '../log/index.js';
+import type { OutcomeRecord, Scheduler, Turn } from '../scheduler/index.js';
+import type { RecoveryPlan, RunRecord, RunState, Store, StoredOutcome } from '../store/index.js';
+import * as say from './notices.js';
+
+/** What access control decided about a message (see src/access). */
+export type AccessVerdict =
+  | { kind: 'allow' }
+  | { kind: 'ignore'; reason: string }
+  | { kind: 'deny'; reason: string; notice?: string | undefined };
+
+/** The access-control surface ingress needs; `AccessControl` in src/access implements it. */
+export interface AccessGate {
+  decide(message: InboundMessage): Promise<AccessVerdict>;
+  mayRunCommand(message: InboundMessage, name: string): boolean;
+}
+
+/** A command contributed by another area (`/pin`, `/approve`, ...). Resolves with the answer to send. */
+export interface CommandHandler {
+  description: string;
+  run(message: InboundMessage, args: string, signal?: AbortSignal): Promise<string>;
+}
+
+/** What ingress is wired to. */
+export interface IngressDeps {
+  store: Store;
+  scheduler: Scheduler<InboundMessage>;
+  /** The adapter of a channel, to send notices. */
+  channel: (channelId: string) => ChannelAdapter | undefined;
+  /** Access control of a channel; none = everyone is allowed (the local webchat). */
+  access?: (channelId: string) => AccessGate | undefined;
+  /** Extra commands by name (lower case, without the slash). */
+  commands?: Record<string, CommandHandler>;
+  logger?: Logger;
+  now?: () => number;
+  /** At most one stale notice per session per this window (ms): a replay burst yields one notice. Default 10 s. */
+  staleNoticeWindowMs?: number;
+}
+
+/** A message failed validation in a way that is the adapter's bug, not the user's. */
+export class MalformedMessageError extends SwitchyardError {
+  constructor(issues: string) {
+    super('E_CHANNEL_MALFORMED', `Inbound message failed validation: ${issues}`, { context: { issues } });
+  }
+}
+
+const BUILTIN_COMMANDS = new Set(['help', 'start', 'stop', 'stopall', 'status']);
+
+/** Where a notice about `message` goes: the same chat (and thread), as a reply to it. */
+export function replyTargetOf(message: InboundMessage): ReplyTarget {
+  return {
+    channelId: message.channelId,
+    sessionKey: message.sessionKey,
+    chatId: message.chatId,
+    threadId: message.threadId,
+    peer: message.peer,
+    replyToPlatformMessageId: message.platformMessageId,
+  };
+}
+
+/** The gateway's `IngressPort`. See the module comment. */
+export class Ingress implements IngressPort {
+  private readonly log: Logger;
+  private readonly now: () => number;
+  /** Admitted messages still waiting for their outcome, for notices. */
+  private readonly inflight = new Map<string, InboundMessage>();
+  /** `merged` outcomes held back until their owner's outcome: a crash in between re-queues them instead. */
+  private readonly mergedByOwner = new Map<string, StoredOutcome[]>();
+  /** Run states decided by outcomes, applied when the run ends. */
+  private readonly runStates = new Map<string, RunState>();
+  private readonly lastStaleNotice = new Map<string, number>();
+  private readonly staleCounts = new Map<string, number>();
+  private readonly staleWindowMs: number;
+  private outcomeBatch: StoredOutcome[] = [];
+  private flushScheduled = false;
+  private readonly pendingWrites = new Set<Promise<unknown>>();
+
+  constructor(private readonly deps: IngressDeps) {
+    this.log = (deps.logger ?? silentLogger).child({ component: 'ingress' });
+    this.now = deps.now ?? Date.now;
+    this.staleWindowMs = deps.staleNoticeWindowMs ?? 10_000;
+    deps.scheduler.on('outcome', (o) => this.onOutcome(o));
+    deps.scheduler.on('run:start', (turn) => this.saveRun(turn, 'running'));
+    deps.scheduler.on('run:end', ({ turn }) => {
+      const state = this.runStates.get(turn.id);
+      this.runStates.delete(turn.id);
+      // No state = aborted by drain or reset: the run stays `running` in the store and is re-run on recovery.
+      if (state !== undefined) this.saveRun(turn, state);
+    });
+  }
+
+  /** Validates, authorizes, answers commands, persists and enqueues. Resolves once the message is durable. */
+  async receive(raw: InboundMessage, signal?: AbortSignal): Promise<IngressResult> {
+    if (typeof raw?.text === 'string' && raw.text.length > MAX_INBOUND_TEXT) {
+      this.notify(raw, say.tooLongText(raw.text.length, MAX_INBOUND_TEXT));
+      this.log.info({ messageId: raw.id, length: raw.text.length }, 'message too long; refused');
+      return { status: 'denied' };
+    }
+    // A Discord catch-up under policy `stale` marks what it found while the gateway was down: stored (so it is
+    // deduplicated and visible) but not answered. The mark is not part of the envelope.
+    const { catchUp, ...envelope } = raw as InboundMessage & { catchUp?: unknown };
+    const parsed = InboundMessageSchema.safeParse(envelope);
+    if (!parsed.success) {
+      throw new MalformedMessageError(parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; '));
+    }
+    const message = parsed.data;
+    const gate = this.deps.access?.(message.channelId);
+    if (gate !== undefined) {
+      const verdict = await gate.decide(message);
+      if (verdict.kind === 'ignore') return { status: 'ignored' };
+      if (verdict.kind === 'deny') {
+        if (verdict.notice !== undefined) this.notify(message, verdict.notice);
+        this.log.info({ messageId: message.id, reason: verdict.reason }, 'message denied');
+        return { status: 'denied' };
+      }
+    }
+    const command = message.command;
+    if (command !== undefined && (BUILTIN_COMMANDS.has(command.name) || this.deps.commands?.[command.name] !== undefined)) {
+      return this.command(message, command.name, command.args, gate, signal);
+    }
+    const accepted = await this.deps.store.accept(message);
+    if (accepted.status === 'duplicate') return { status: 'duplicate' };
+    if (catchUp === 'stale') {
+      this.write(this.deps.store.recordOutcomes([{ messageId: message.id, outcome: 'stale', reason: 'stale', at: this.now() }]));
+      return { status: 'accepted' };
+    }
+    this.admit(message, () => this.deps.scheduler.submit(message));
+    return { status: 'accepted' };
+  }
+
+  /**
+   * Re-queues what a crash or a drain left behind (from `store.recover`), in order: interrupted runs as one
+   * turn each at their new attempt, then messages that never started. Exhausted runs get one notice.
+   */
+  resume(plan: RecoveryPlan): void {
+    for (const { run, messages } of plan.runs) {
+      if (messages.length === 0) continue;
+      this.admit(messages[0]!, () => this.deps.scheduler.resume(messages, { attempt: run.attempt }), messages);
+    }
+    for (const message of plan.pending) {
+      this.admit(message, () => this.deps.scheduler.resume([message], { attempt: 1 }));
+    }
+    for (const { run, messages } of plan.exhausted) {
+      const owner = messages[0];
+      if (owner !== undefined) this.notify(owner, say.exhaustedText(run.attempt - 1));
+    }
+  }
+
+  /** Resolves once every store write issued so far has settled (tests, shutdown). */
+  async flush(): Promise<void> {
+    this.flushOutcomes();
+    while (this.pendingWrites.size > 0) await Promise.allSettled([...this.pendingWrites]);
+  }
+
+  /** Messages admitted and not yet decided. */
+  get inflightCount(): number {
+    return this.inflight.size;
+  }
+
+  // ── commands ───────────────────────────────────────────────────────────────────────────────────────
+
+  private async command(
+    message: InboundMessage,
+    name: string,
+    args: string,
+    gate: AccessGate | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<IngressResult> {
+    // Commands are journaled too, so a redelivered /stopall is not executed twice.
+    const accepted = await this.deps.store.accept(message);
+    if (accepted.status === 'duplicate') return { status: 'duplicate' };
+    let answer: string;
+    if (gate !== undefined && !gate.mayRunCommand(message, name)) {
+      answer = say.commandDeniedText(name);
+    } else {
+      try {
+        answer = await this.runCommand(message, name, args, signal);
+      } catch (err) {
+        const e = toError(err);
+        this.log.warn({ err: e, command: name, messageId: message.id }, 'command failed');
+        answer = isSwitchyardError(e) ? `/${name} failed: ${e.message}` : `/${name} failed. Please try again.`;
+      }
+    }
+    this.write(this.deps.store.recordOutcomes([{ messageId: message.id, outcome: 'answered', at: this.now() }]));
+    this.notify(message, answer);
+    return { status: 'command' };
+  }
+
+  private async runCommand(message: InboundMessage, name: string, args: string, signal?: AbortSignal): Promise<string> {
+    const { scheduler } = this.deps;
+    switch (name) {
+      case 'stop':
+        return say.stopText(scheduler.stop(message.sessionKey));
+      case 'stopall':
+        return say.stopAllText(
+          scheduler.stopAll(message.sessionKey, { platformMessageId: message.platformMessageId, sentAt: message.sentAt }),
+        );
+      case 'status': {
+        const session = scheduler.session(message.sessionKey);
+        return say.statusText(session, session === undefined ? undefined : scheduler.lane(session.lane).stats());
+      }
+      case 'help':
+      case 'start': {
+        const extra = Object.entries(this.deps.commands ?? {}).map(([n, c]) => ({ name: n, description: c.description }));
+        const help = say.helpText(extra);
+        return name === 'start' ? `Hi! Send me a message and I will answer.\n\n${help}` : help;
+      }
+      default: {
+        const handler = this.deps.commands?.[name];
+        if (handler === undefined) return say.helpText([]);
+        return handler.run(message, args, signal);
+      }
+    }
+  }
+
+  // ── outcomes and runs ──────────────────────────────────────────────────────────────────────────────
+
+  private admit(message: InboundMessage, submit: () => unknown, all: readonly InboundMessage[] = [message]): void {
+    for (const m of all) this.inflight.set(m.id, m);
+    try {
+      submit();
+    } catch (err) {
+      for (const m of all) this.inflight.delete(m.id);
+      if (isSwitchyardError(err, 'E_DRAINING')) {
+        // Durable already: the next start recovers it. Nothing to tell the user now.
+        this.log.info({ messageId: message.id }, 'accepted while draining; will run after restart');
+        return;
+      }
+      throw err;
+    }
+  }
+
+  private onOutcome(o: OutcomeRecord): void {
+    const message = this.inflight.get(o.messageId);
+    this.inflight.delete(o.messageId);
+    const stored: StoredOutcome = {
+      messageId: o.messageId,
+      outcome: o.outcome,
+      ownerId: o.ownerId,
+      runId: o.runId,
+      reason: o.reason,
+      error: o.error?.message,
+      at: this.now(),
+    };
+    if (o.outcome === 'merged' && o.ownerId !== undefined) {
+      const list = this.mergedByOwner.get(o.ownerId) ?? [];
+      list.push(stored);
+      this.mergedByOwner.set(o.ownerId, list);
+      return;
+    }
+    this.queueOutcome(stored);
+    const merged = this.mergedByOwner.get(o.messageId);
+    if (merged !== undefined) {
+      this.mergedByOwner.delete(o.messageId);
+      for (const m of merged) this.queueOutcome(m);
+    }
+    if (o.runId !== undefined) {
+      const state = RUN_STATE_OF[o.outcome];
+      if (state !== undefined) this.runStates.set(o.runId, state);
+    }
+    if (message === undefined) return;
+    switch (o.outcome) {
+      case 'dropped':
+        this.notify(message, say.droppedText(undefined));
+        break;
+      case 'failed':
+        this.notify(message, say.failedText(o.error));
+        break;
+      case 'stale':
+        this.staleNotice(message);
+        break;
+      default:
+        break; // answered: the reply is the notice; cancelled: the /stop answer; merged / superseded: the newer turn
+    }
+  }
+
+  private staleNotice(message: InboundMessage): void {
+    const key = message.sessionKey;
+    const count = (this.staleCounts.get(key) ?? 0) + 1;
+    const last = this.lastStaleNotice.get(key);
+    const now = this.now();
+    if (last !== undefined && now - last < this.staleWindowMs) {
+      this.staleCounts.set(key, count);
+      return;
+    }
+    this.lastStaleNotice.set(key, now);
+    this.staleCounts.set(key, 0);
+    this.notify(message, say.staleText(count));
+  }
+
+  private queueOutcome(o: StoredOutcome): void {
+    this.outcomeBatch.push(o);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    queueMicrotask(() => this.flushOutcomes());
+  }
+
+  /** Outcomes of one tick go to the store as one batch (one transaction in SQLite). */
+  private flushOutcomes(): void {
+    this.flushScheduled = false;
+    if (this.outcomeBatch.length === 0) return;
+    const batch = this.outcomeBatch;
+    this.outcomeBatch = [];
+    this.write(this.deps.store.recordOutcomes(batch));
+  }
+
+  private saveRun(turn: Turn<InboundMessage>, state: RunState): void {
+    const now = this.now();
+    const record: RunRecord = {
+      runId: turn.id,
+      sessionKey: turn.sessionKey,
+      messageIds: turn.messages.map((m) => m.id),
+      state,
+      attempt: turn.attempt,
+      createdAt: now,
+      updatedAt: now,
+    };
+    this.write(this.deps.store.saveRun(record));
+  }
+
+  private write(p: Promise<unknown>): void {
+    const tracked = p.catch((err: unknown) => this.log.error({ err: toError(err) }, 'store write failed'));
+    this.pendingWrites.add(tracked);
+    void tracked.finally(() => this.pendingWrites.delete(tracked));
+  }
+
+  private notify(message: InboundMessage, text: string): void {
+    const adapter = this.deps.channel(message.channelId);
+    if (adapter === undefined) {
+      this.log.warn({ channelId: message.channelId }, 'no adapter to send a notice through');
+      return;
+    }
+    adapter.notify(replyTargetOf(message), text).catch((err: unknown) => {
+      this.log.warn({ err: toError(err), channelId: message.channelId }, 'notice could not be sent');
+    });
+  }
+}
+
+const RUN_STATE_OF: Partial<Record<OutcomeRecord['outcome'], RunState>> = {
+  answered: 'answered',
+  failed: 'failed',
+  cancelled: 'cancelled',
+  superseded: 'superseded',
+};

@@ -1,0 +1,139 @@
+/**
+ * Paces sends per chat so a platform's rate limits are respected by waiting, never by dropping: Telegram allows
+ * about one message per second in a chat and twenty per minute in a group; Discord has per-channel buckets.
+ * Callers `await pacer.acquire(chatKey, rule)` before each send; waiters of one key are served in FIFO order,
+ * so chunks of a reply keep their order. A 429 that slips through anyway is the transport's job (retry_after).
+ *
+ * Memory: a key's state is dropped as soon as it has no waiter and its history is older than its window.
+ */
+import { InvalidOptionError } from '../errors/index.js';
+
+/** A rate rule for one key. */
+export interface PaceRule {
+  /** Minimum time between two sends (ms). */
+  minIntervalMs: number;
+  /** At most `max` sends in any `ms` window (a sliding window), e.g. `{ max: 20, ms: 60_000 }` for a group. */
+  window?: { max: number; ms: number } | undefined;
+}
+
+interface KeyState {
+  /** Start times of recent sends, oldest first (bounded by the window's `max`). */
+  readonly sends: number[];
+  /** Tail of the FIFO chain of waiters. */
+  tail: Promise<void>;
+  waiters: number;
+  windowMs: number;
+  /** Pending check that drops the state once idle and old. */
+  forgetTimer?: ReturnType<typeof setTimeout> | undefined;
+}
+
+/** Per-key FIFO pacing with a minimum interval and an optional sliding window. */
+export class Pacer {
+  private readonly keys = new Map<string, KeyState>();
+
+  /** Keys with state held (for tests and metrics). */
+  get size(): number {
+    return this.keys.size;
+  }
+
+  /**
+   * Resolves when a send to `key` may start under `rule`, and counts it as started. Rejects with the signal's
+   * reason when aborted while waiting (the slot is not used).
+   */
+  acquire(key: string, rule: PaceRule, signal?: AbortSignal): Promise<void> {
+    validateRule(rule);
+    let state = this.keys.get(key);
+    if (state === undefined) {
+      state = { sends: [], tail: Promise.resolve(), waiters: 0, windowMs: 0 };
+      this.keys.set(key, state);
+    }
+    const s = state;
+    s.windowMs = Math.max(s.windowMs, rule.window?.ms ?? 0, rule.minIntervalMs);
+    s.waiters++;
+    const turn = s.tail.then(() => this.wait(s, rule, signal));
+    // The chain continues whether this waiter succeeds or is aborted.
+    s.tail = turn.catch(() => undefined);
+    return turn.finally(() => {
+      s.waiters--;
+      this.maybeForget(key, s);
+    });
+  }
+
+  /**
+   * Moves the latest send of `key` to now. For a caller that acquires a second limit after this one (a bot-wide
+   * slot after the chat's): the chat's interval then counts from the real send, not from the earlier grant.
+   */
+  restamp(key: string): void {
+    const s = this.keys.get(key);
+    if (s !== undefined && s.sends.length > 0) s.sends[s.sends.length - 1] = Date.now();
+  }
+
+  private async wait(s: KeyState, rule: PaceRule, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) throw signal.reason ?? new Error('aborted');
+    for (;;) {
+      const now = Date.now();
+      let readyAt = now;
+      const last = s.sends.at(-1);
+      if (last !== undefined) readyAt = Math.max(readyAt, last + rule.minIntervalMs);
+      if (rule.window !== undefined && s.sends.length >= rule.window.max) {
+        readyAt = Math.max(readyAt, s.sends[s.sends.length - rule.window.max]! + rule.window.ms);
+      }
+      if (readyAt <= now) break;
+      await sleep(readyAt - now, signal);
+    }
+    s.sends.push(Date.now());
+    const keep = Math.max(1, rule.window?.max ?? 1);
+    if (s.sends.length > keep) s.sends.splice(0, s.sends.length - keep);
+  }
+
+  private maybeForget(key: string, s: KeyState): void {
+    if (s.waiters > 0 || s.forgetTimer !== undefined) return;
+    const last = s.sends.at(-1) ?? -Infinity;
+    const age = Date.now() - last;
+    if (age >= s.windowMs) {
+      this.keys.delete(key);
+      return;
+    }
+    // Forget it later, once its history can no longer delay a send. The check is redone then: the history
+    // may have moved on (a new send, a restamp) in the meantime.
+    s.forgetTimer = setTimeout(() => {
+      s.forgetTimer = undefined;
+      if (this.keys.get(key) === s) this.maybeForget(key, s);
+    }, s.windowMs - age);
+    s.forgetTimer.unref?.();
+  }
+}
+
+function validateRule(rule: PaceRule): void {
+  if (!Number.isFinite(rule.minIntervalMs) || rule.minIntervalMs < 0) {
+    throw new InvalidOptionError('minIntervalMs', 'a finite number >= 0', rule.minIntervalMs);
+  }
+  if (rule.window !== undefined) {
+    if (!Number.isInteger(rule.window.max) || rule.window.max < 1) {
+      throw new InvalidOptionError('window.max', 'an integer >= 1', rule.window.max);
+    }
+    if (!Number.isFinite(rule.window.ms) || rule.window.ms <= 0) {
+      throw new InvalidOptionError('window.ms', 'a finite number > 0', rule.window.ms);
+    }
+  }
+}
+
+/** Abortable sleep. Internal helper. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const reason = (): unknown => signal?.reason ?? new Error('aborted');
+    if (signal?.aborted) {
+      reject(reason());
+      return;
+    }
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(reason());
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -1,0 +1,127 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { Pacer } from '../../src/outbound/index.js';
+
+describe('Pacer', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('spaces sends to one chat by the minimum interval, in FIFO order, dropping none', async () => {
+    const pacer = new Pacer();
+    const t0 = Date.now();
+    const order: Array<[number, number]> = [];
+    const all = Array.from({ length: 5 }, (_, i) =>
+      pacer.acquire('chat1', { minIntervalMs: 1000 }).then(() => order.push([i, Date.now() - t0])),
+    );
+    await vi.advanceTimersByTimeAsync(10_000);
+    await Promise.all(all);
+    expect(order).toEqual([
+      [0, 0],
+      [1, 1000],
+      [2, 2000],
+      [3, 3000],
+      [4, 4000],
+    ]);
+  });
+
+  it('does not delay another chat', async () => {
+    const pacer = new Pacer();
+    await pacer.acquire('a', { minIntervalMs: 1000 });
+    const t0 = Date.now();
+    await pacer.acquire('b', { minIntervalMs: 1000 });
+    expect(Date.now() - t0).toBe(0);
+  });
+
+  it('enforces a sliding window (20 per minute in a group)', async () => {
+    const pacer = new Pacer();
+    const rule = { minIntervalMs: 0, window: { max: 20, ms: 60_000 } };
+    const t0 = Date.now();
+    const times: number[] = [];
+    const all = Array.from({ length: 45 }, () => pacer.acquire('group', rule).then(() => times.push(Date.now() - t0)));
+    await vi.advanceTimersByTimeAsync(200_000);
+    await Promise.all(all);
+    expect(times).toHaveLength(45);
+    for (let i = 20; i < times.length; i++) expect(times[i]! - times[i - 20]!).toBeGreaterThanOrEqual(60_000);
+    expect(times[20]).toBe(60_000);
+    expect(times[40]).toBe(120_000);
+  });
+
+  it('an aborted waiter gives up its place without blocking the next one, and state is freed', async () => {
+    const pacer = new Pacer();
+    await pacer.acquire('c', { minIntervalMs: 1000 });
+    const ac = new AbortController();
+    const aborted = pacer.acquire('c', { minIntervalMs: 1000 }, ac.signal);
+    const next = pacer.acquire('c', { minIntervalMs: 1000 });
+    ac.abort(new Error('stop'));
+    await expect(aborted).rejects.toThrow('stop');
+    await vi.advanceTimersByTimeAsync(1000);
+    await next;
+    expect(pacer.size).toBe(1);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(pacer.size).toBe(0);
+  });
+});
+
+describe('Pacer.restamp', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('counts the interval from the real send when a second limit delayed it', async () => {
+    const pacer = new Pacer();
+    const t0 = Date.now();
+    await pacer.acquire('chat', { minIntervalMs: 1000 });
+    await vi.advanceTimersByTimeAsync(800); // e.g. waited for a bot-wide slot
+    pacer.restamp('chat');
+    const next = pacer.acquire('chat', { minIntervalMs: 1000 }).then(() => Date.now() - t0);
+    await vi.advanceTimersByTimeAsync(3000);
+    expect(await next).toBe(1800);
+  });
+});
+
+describe('Pacer state expiry', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('never forgets a key whose restamped history still limits the next send (regression)', async () => {
+    const pacer = new Pacer();
+    const rule = { minIntervalMs: 1000 };
+    const t0 = Date.now();
+    await pacer.acquire('chat', rule); // granted at 0: an expiry check is scheduled for 1000
+    await vi.advanceTimersByTimeAsync(400); // waited 400 ms for a bot-wide slot
+    pacer.restamp('chat'); // the real send: 400
+    await vi.advanceTimersByTimeAsync(601); // 1001: the old expiry check has run
+    const next = pacer.acquire('chat', rule).then(() => Date.now() - t0);
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(await next).toBe(1400);
+  });
+
+  it('keeps pacing when each acquire starts just after the previous grant (expiry racing the grant)', async () => {
+    const pacer = new Pacer();
+    const rule = { minIntervalMs: 1000 };
+    const t0 = Date.now();
+    const times: number[] = [];
+    const chain = (async () => {
+      for (let k = 0; k < 4; k++) {
+        await pacer.acquire('c', rule);
+        times.push(Date.now() - t0);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+    await vi.advanceTimersByTimeAsync(10_000);
+    await chain;
+    expect(times).toEqual([0, 1000, 2000, 3000]);
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(pacer.size).toBe(0);
+  });
+});

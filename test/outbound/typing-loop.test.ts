@@ -1,0 +1,60 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { TypingLoop } from '../../src/outbound/index.js';
+
+describe('TypingLoop', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('ticks at once and then every interval until stopped', async () => {
+    const at: number[] = [];
+    const t0 = Date.now();
+    const loop = new TypingLoop({ intervalMs: 4000, tick: async () => void at.push(Date.now() - t0) }).start();
+    await vi.advanceTimersByTimeAsync(12_500);
+    expect(at).toEqual([0, 4000, 8000, 12_000]);
+    loop.stop();
+    await vi.advanceTimersByTimeAsync(20_000);
+    expect(at).toHaveLength(4);
+    expect(loop.active).toBe(false);
+  });
+
+  it('stops when the run signal aborts, and survives failing ticks', async () => {
+    const ac = new AbortController();
+    let n = 0;
+    const loop = new TypingLoop({
+      intervalMs: 1000,
+      signal: ac.signal,
+      tick: async () => {
+        n++;
+        throw new Error('network');
+      },
+    }).start();
+    await vi.advanceTimersByTimeAsync(2500);
+    expect(n).toBe(3);
+    ac.abort();
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(n).toBe(3);
+    expect(loop.count).toBe(3);
+  });
+
+  it('never overlaps a slow tick', async () => {
+    let active = 0;
+    let max = 0;
+    const loop = new TypingLoop({
+      intervalMs: 100,
+      tick: async () => {
+        active++;
+        max = Math.max(max, active);
+        await new Promise((r) => setTimeout(r, 350));
+        active--;
+      },
+    }).start();
+    await vi.advanceTimersByTimeAsync(2000);
+    loop.stop();
+    expect(max).toBe(1);
+    expect(loop.count).toBeGreaterThan(3);
+  });
+});
