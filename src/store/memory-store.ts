@@ -41,6 +41,7 @@ export interface MemoryStoreOptions {
 interface MessageRow {
   seq: number;
   id: string;
+  channelId: string;
   envelope: string;
   acceptedAt: number;
   outcome?: StoredOutcome | undefined;
@@ -83,7 +84,7 @@ export class MemoryStore implements Store {
     this.open('accept');
     if (this.messages.has(message.id)) return { status: 'duplicate' };
     const seq = ++this.seq;
-    this.messages.set(message.id, { seq, id: message.id, envelope: JSON.stringify(message), acceptedAt: this.now() });
+    this.messages.set(message.id, { seq, id: message.id, channelId: message.channelId, envelope: JSON.stringify(message), acceptedAt: this.now() });
     return { status: 'accepted', seq };
   }
 
@@ -240,7 +241,7 @@ export class MemoryStore implements Store {
     this.open('recentChats');
     const facts: InboundMessage[] = [];
     for (const row of this.messages.values()) {
-      if (row.acceptedAt >= since && row.message.channelId === channelId) facts.push(row.message);
+      if (row.acceptedAt >= since && row.channelId === channelId) facts.push(JSON.parse(row.envelope) as InboundMessage);
     }
     return foldRecentChats(facts);
   }
