@@ -3,7 +3,8 @@
  * the store benchmark; it forgets everything when the process ends. Semantics match `SqliteStore` (same
  * recovery planner, same idempotency rules), so a test written against one holds for the other.
  *
- * Stored messages are kept by reference (no copy): callers must not mutate an envelope after `accept`.
+ * Envelopes are stored as JSON, exactly as `SqliteStore` stores them: a caller mutating its object after
+ * `accept` changes nothing stored, and what comes back equals what SQLite would return.
  */
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -39,7 +40,9 @@ export interface MemoryStoreOptions {
 
 interface MessageRow {
   seq: number;
-  message: InboundMessage;
+  id: string;
+  channelId: string;
+  envelope: string;
   acceptedAt: number;
   outcome?: StoredOutcome | undefined;
 }
@@ -81,7 +84,7 @@ export class MemoryStore implements Store {
     this.open('accept');
     if (this.messages.has(message.id)) return { status: 'duplicate' };
     const seq = ++this.seq;
-    this.messages.set(message.id, { seq, message, acceptedAt: this.now() });
+    this.messages.set(message.id, { seq, id: message.id, channelId: message.channelId, envelope: JSON.stringify(message), acceptedAt: this.now() });
     return { status: 'accepted', seq };
   }
 
@@ -108,7 +111,8 @@ export class MemoryStore implements Store {
     this.open('getMessage');
     const row = this.messages.get(id);
     if (row === undefined) return undefined;
-    return row.outcome === undefined ? { message: row.message } : { message: row.message, outcome: { ...row.outcome } };
+    const message = JSON.parse(row.envelope) as InboundMessage;
+    return row.outcome === undefined ? { message } : { message, outcome: { ...row.outcome } };
   }
 
   async recover(options: { maxAttempts: number; now?: number }): Promise<RecoveryPlan> {
@@ -237,7 +241,7 @@ export class MemoryStore implements Store {
     this.open('recentChats');
     const facts: InboundMessage[] = [];
     for (const row of this.messages.values()) {
-      if (row.acceptedAt >= since && row.message.channelId === channelId) facts.push(row.message);
+      if (row.acceptedAt >= since && row.channelId === channelId) facts.push(JSON.parse(row.envelope) as InboundMessage);
     }
     return foldRecentChats(facts);
   }
@@ -342,7 +346,7 @@ export class MemoryStore implements Store {
   }
 
   private recoveryView(): RecoveryView {
-    const toRecovery = (row: MessageRow): RecoveryMessage => ({ seq: row.seq, message: row.message, outcome: row.outcome });
+    const toRecovery = (row: MessageRow): RecoveryMessage => ({ seq: row.seq, message: JSON.parse(row.envelope) as InboundMessage, outcome: row.outcome });
     return {
       unfinishedRuns: () => [...this.runs.values()].filter((r) => !isTerminalRunState(r.state)).map(copyRun),
       openMessages: () => [...this.messages.values()].filter((r) => r.outcome === undefined).map(toRecovery),

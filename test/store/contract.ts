@@ -97,6 +97,14 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       expect((await store.getMessage(m.id))?.message).toEqual(m);
     });
 
+    it('stores a copy: mutating the envelope after accept changes nothing stored', async () => {
+      const store = await make();
+      const m = msg(8);
+      await store.accept(m);
+      m.text = 'edited later';
+      expect((await store.getMessage(m.id))?.message.text).not.toBe('edited later');
+    });
+
     it('records the first outcome of a message and ignores later ones', async () => {
       const store = await make();
       await store.accept(msg(1));
