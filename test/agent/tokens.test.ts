@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { Tiktoken } from 'js-tiktoken/lite';
+import cl100k from 'js-tiktoken/ranks/cl100k_base';
 import { ContextMeter, messageTokens, tiktokenCounter, warmTokenizer } from '../../src/agent/index.js';
+import { seededRandom } from '../support/rng.js';
 
 describe('tiktoken counter (bundled ranks, no network)', () => {
   it('counts cl100k tokens', () => {
@@ -7,6 +10,26 @@ describe('tiktoken counter (bundled ranks, no network)', () => {
     expect(tiktokenCounter.count('hello world')).toBe(2);
     expect(tiktokenCounter.count('')).toBe(0);
     expect(messageTokens(tiktokenCounter, 'hello world')).toBe(6);
+  });
+
+  it('counts long unbroken runs in slices, close to the exact BPE count', () => {
+    // Exact BPE over one 2,000-letter piece is still affordable (~0.2 s); compare the sliced count to it.
+    const rng = seededRandom(7);
+    const letters = Array.from({ length: 2_000 }, () => String.fromCharCode(97 + Math.floor(rng() * 26))).join('');
+    const exact = new Tiktoken(cl100k).encode(letters).length;
+    const sliced = tiktokenCounter.count(letters);
+    expect(Math.abs(sliced - exact) / exact).toBeLessThan(0.02);
+    // Text around the run is counted as before.
+    expect(tiktokenCounter.count(`hello ${letters} world`)).toBeGreaterThanOrEqual(sliced + 2);
+  });
+
+  it('counts a 50k-character "word", punctuation run and whitespace run without freezing (was quadratic)', () => {
+    // Unsliced, BPE over one of these pieces takes minutes; sliced, well under the test timeout.
+    expect(tiktokenCounter.count('a'.repeat(50_000))).toBe(6_250);
+    expect(tiktokenCounter.count('!'.repeat(50_000))).toBeGreaterThan(0);
+    expect(tiktokenCounter.count(' '.repeat(50_000))).toBeGreaterThan(0);
+    // A run of astral characters is never cut inside a surrogate pair (a lone surrogate would count oddly).
+    expect(tiktokenCounter.count('𝒜'.repeat(1_000))).toBeGreaterThan(0);
   });
 });
 
