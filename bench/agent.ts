@@ -2,21 +2,28 @@
  * Agent runtime benchmark over the fake OpenAI server (real HTTP on loopback), one JSON line per workload:
  * - `abort-to-socket-closed`: a turn streaming tokens is aborted after a few deltas; latency from `abort()` to
  *   the server seeing the socket closed (p50 / p99 / max), and deltas delivered after the abort (must be 0).
- * - `runner-overhead`: the runner's own cost per turn (prompt building, token counting with tiktoken, store
+ * - `runner-overhead` (MemoryStore, then SqliteStore): the runner's own cost per turn (prompt building, token counting with tiktoken, store
  *   reads and writes, bookkeeping), i.e. the whole turn minus the time inside the model call and the channel's
  *   delivery; p50 / p99 / max over many turns with growing histories.
+ * The overhead workload talks to the fake model in a child process, as a real model server would be: run in
+ * this process, the server's own socket work lands inside the runner's spans and inflates the tail.
  * The overhead is reported as wall time (what a user waits; includes OS preemption on a busy machine) and as
  * process CPU time over the same spans (what the runner costs). The 1-minute load average is printed so a
  * tail caused by a saturated machine is recognizable.
  * Targets (issue 4): abort p99 <= 50 ms; overhead p99 <= 2 ms.
  */
-import { loadavg } from 'node:os';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { performance } from 'node:perf_hooks';
 import { createAgent, warmTokenizer, type TurnTiming } from '../src/agent/index.js';
 import type { InboundMessage, ReplyStream } from '../src/channels/index.js';
 import { FakeOpenAIServer } from '../src/fakes/index.js';
 import { Lane, type Turn } from '../src/scheduler/index.js';
-import { MemoryStore } from '../src/store/index.js';
+import { MemoryStore, SqliteStore, type Store } from '../src/store/index.js';
 import { emit, percentile, round } from './_util.js';
 
 const pct = (sorted: number[], p: number): number => percentile(sorted, p);
@@ -117,13 +124,43 @@ async function abortWorkload(server: FakeOpenAIServer, url: string, runs: number
   });
 }
 
-async function overheadWorkload(server: FakeOpenAIServer, url: string, turns: number, sessions: number): Promise<void> {
+/** Starts the fake model's CLI entry (src/fakes/openai-server-main.ts) in a child process; echoes, no token delay. */
+async function startModelProcess(): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/fakes/openai-server-main.ts'], {
+    env: { ...process.env, FAKE_OPENAI_TOKEN_DELAY_MS: '0', FAKE_OPENAI_MODELS: 'bench' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const lines = createInterface({ input: child.stdout! });
+  for await (const line of lines) {
+    const parsed = JSON.parse(line) as { fakeOpenAI?: string };
+    if (parsed.fakeOpenAI !== undefined) return { url: parsed.fakeOpenAI, child };
+  }
+  throw new Error('the fake model process exited before printing its URL');
+}
+
+async function overheadWorkload(turns: number, sessions: number): Promise<void> {
   warmTokenizer();
-  const store = new MemoryStore();
+  const { url, child } = await startModelProcess();
+  const dir = mkdtempSync(join(tmpdir(), 'swyd-bench-agent-'));
+  try {
+    await measureOverhead('memory', new MemoryStore(), url, turns, sessions);
+    // The gateway's default store: history reads and the turn's write go through SQLite (group commit).
+    const sqlite = new SqliteStore({ path: join(dir, 'agent.db') });
+    try {
+      await measureOverhead('sqlite', sqlite, url, turns, sessions);
+    } finally {
+      await sqlite.close();
+    }
+  } finally {
+    child.kill('SIGTERM');
+    await once(child, 'exit');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function measureOverhead(storeKind: string, store: Store, url: string, turns: number, sessions: number): Promise<void> {
   const lane = new Lane('background', { concurrency: 1 }, { now: Date.now, onWaitWarning: () => undefined });
   const timings: TurnTiming[] = [];
-  server.observe({});
-  server.respondWith(() => ({ kind: 'reply', text: 'A short streamed answer of about a dozen words for the bench.', usage: { prompt_tokens: 100 } }));
   const agent = createAgent({
     config: { provider: { baseUrl: url, model: 'bench', maxAttempts: 1 }, contextWindow: 131_072, classifier: { enabled: false } },
     memory: store,
@@ -144,6 +181,7 @@ async function overheadWorkload(server: FakeOpenAIServer, url: string, turns: nu
   emit({
     bench: 'agent',
     workload: 'runner-overhead',
+    store: storeKind,
     turns,
     sessions,
     historyEntriesAtEnd: (turns / sessions) * 2,
@@ -165,8 +203,8 @@ export async function run(): Promise<void> {
   const { url } = await server.start();
   try {
     await abortWorkload(server, url, Number(process.env.BENCH_AGENT_ABORTS ?? 200));
-    await overheadWorkload(server, url, Number(process.env.BENCH_AGENT_TURNS ?? 2000), 50);
   } finally {
     await server.close();
   }
+  await overheadWorkload(Number(process.env.BENCH_AGENT_TURNS ?? 2000), 50);
 }
