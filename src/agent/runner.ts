@@ -32,7 +32,7 @@ import { buildPrompt, namesSenders, renderMessageText, renderSystem, renderTurn 
 import { ProviderClient, type ChatMessage, type ChatResult } from './provider.js';
 import { TurnScorer, type ClassifierCall, type ScoringOutcome } from './scoring.js';
 import { defaultSummarizer } from './summarizer.js';
-import { messageTokens, REQUEST_OVERHEAD_TOKENS, tiktokenCounter, type TokenCounter } from './tokens.js';
+import { MESSAGE_OVERHEAD_TOKENS, messageTokens, REQUEST_OVERHEAD_TOKENS, tiktokenCounter, type TokenCounter } from './tokens.js';
 import { TurnClock, type TurnTiming } from './turn-clock.js';
 import type { AgentMemory, BackgroundLane } from './types.js';
 
@@ -318,7 +318,7 @@ export function createAgent(deps: AgentDeps): Agent {
     // Delivered: record what the user said and the answer in one write.
     const assistantTokens = result.usage?.completionTokens ?? messageTokens(counter, result.text);
     // Reported usage was counted by the provider call; a server that reports none is counted by our estimate.
-    if (result.usage === undefined) observer?.tokens(provider.model, { prompt: promptEstimate, completion: assistantTokens });
+    if (result.usage === undefined) observer?.tokens(provider.model, { prompt: promptEstimate, completion: assistantTokens - MESSAGE_OVERHEAD_TOKENS });
     await memory.appendHistory([
       ...(userRecorded ? [] : userEntries),
       { sessionKey, role: 'assistant', content: result.text, tokens: assistantTokens + 4, runId: turn.id, at: now() },
