@@ -13,10 +13,11 @@
  * Failures (model error, timeout, abort on drain) are logged and counted by the quota; they never reach the
  * turn path. `compactNow` is the exception: a turn whose prompt overflowed runs it inline, skipping the cooldown.
  */
-import { toError } from '../errors/index.js';
+import { isSwitchyardError, toError } from '../errors/index.js';
 import { silentLogger, type Logger } from '../log/index.js';
 import type { HistoryEntry } from '../store/index.js';
 import { CompactionError, QuotaExceededError } from './errors.js';
+import { notify, type AgentObserver, type CompactionStatus } from './observer.js';
 import { JobQuota, type JobQuotaOptions, type QuotaRefusal } from './quota.js';
 import { messageTokens, type TokenCounter } from './tokens.js';
 import type { AgentMemory, BackgroundLane } from './types.js';
@@ -31,15 +32,14 @@ export interface SummarizeInput {
 /** Produces a summary text. Must honour `signal`. */
 export type Summarizer = (input: SummarizeInput, signal: AbortSignal) => Promise<string>;
 
-/** How one compaction ended. */
-export type CompactionStatus = 'applied' | 'stale' | 'nothing' | 'failed' | 'refused';
+export { COMPACTION_STATUSES, type CompactionStatus } from './observer.js';
 
 /** The result of a compaction request. */
 export interface CompactionOutcome {
   status: CompactionStatus;
-  /** For `refused`: which quota rule. */
+  /** For `skipped`: which quota rule. */
   refusal?: QuotaRefusal | undefined;
-  /** For `failed`. */
+  /** For `failed`, `timeout`, `aborted`. */
   error?: Error | undefined;
   /** For `applied`: entries folded into the summary. */
   summarized?: number | undefined;
@@ -106,6 +106,8 @@ export interface CompactorOptions {
   logger?: Logger | undefined;
   /** Told after a summary was applied (the meter re-estimates the session). */
   onApplied?: ((sessionKey: string) => void) | undefined;
+  /** Told how every job ended, and every quota refusal (metrics). Guarded: a throw is logged and ignored. */
+  observer?: Pick<AgentObserver, 'compaction'> | undefined;
 }
 
 /** How many times the apply step re-reads after losing the compare-and-set to a concurrent append. */
@@ -118,7 +120,7 @@ export class Compactor {
   private readonly running = new Map<string, { controller: AbortController | undefined; done: Promise<CompactionOutcome> }>();
   private readonly log: Logger;
   /** Compactions by how they ended, since start (for metrics). */
-  readonly counts: Record<CompactionStatus, number> = { applied: 0, stale: 0, nothing: 0, failed: 0, refused: 0 };
+  readonly counts: Record<CompactionStatus, number> = { applied: 0, discarded: 0, nothing: 0, failed: 0, timeout: 0, aborted: 0, skipped: 0 };
 
   constructor(private readonly options: CompactorOptions) {
     this.quota = new JobQuota(options.quota, options.now ?? Date.now);
@@ -132,14 +134,13 @@ export class Compactor {
 
   /**
    * Starts a background compaction if the quota allows. Returns the job's outcome (never rejects), or a
-   * `refused` outcome at once. The caller does not wait for it on the turn path.
+   * `skipped` outcome at once. The caller does not wait for it on the turn path.
    */
   request(sessionKey: string): Promise<CompactionOutcome> {
     const refusal = this.quota.tryStart(sessionKey);
     if (refusal !== undefined) {
-      this.counts.refused += 1;
       this.log.debug({ sessionKey, refusal }, 'compaction refused by quota');
-      return Promise.resolve({ status: 'refused', refusal, error: new QuotaExceededError(sessionKey, refusal) });
+      return Promise.resolve(this.count({ status: 'skipped', refusal, error: new QuotaExceededError(sessionKey, refusal) }));
     }
     const controller = new AbortController();
     let scheduled: Promise<CompactionOutcome>;
@@ -156,7 +157,7 @@ export class Compactor {
     const done = scheduled
       .then(
         (outcome) => this.finish(sessionKey, outcome),
-        (err: unknown) => this.finish(sessionKey, { status: 'failed', error: toError(err) }),
+        (err: unknown) => this.finish(sessionKey, failure(err, controller.signal.aborted)),
       );
     this.running.set(sessionKey, { controller, done });
     return done;
@@ -176,14 +177,11 @@ export class Compactor {
     }
     if (signal.aborted) throw toError(signal.reason);
     const refusal = this.quota.tryStart(sessionKey, true);
-    if (refusal !== undefined) {
-      this.counts.refused += 1;
-      return { status: 'refused', refusal };
-    }
+    if (refusal !== undefined) return this.count({ status: 'skipped', refusal });
     // Runs under the turn's signal only: a concurrent overflow in the same session waits for it, never aborts it.
     const done = this.job(sessionKey, keepRecentTokens, signal).then(
       (o) => o,
-      (err: unknown): CompactionOutcome => ({ status: 'failed', error: toError(err) }),
+      (err: unknown): CompactionOutcome => failure(err, signal.aborted),
     );
     this.running.set(sessionKey, { controller: undefined, done });
     const outcome = this.finish(sessionKey, await done);
@@ -191,12 +189,20 @@ export class Compactor {
     return outcome;
   }
 
+  /** Counts an outcome and tells the observer. */
+  private count(outcome: CompactionOutcome): CompactionOutcome {
+    this.counts[outcome.status] += 1;
+    const observer = this.options.observer;
+    if (observer !== undefined) notify(this.log, 'compaction', () => observer.compaction(outcome.status));
+    return outcome;
+  }
+
   private finish(sessionKey: string, outcome: CompactionOutcome): CompactionOutcome {
     this.running.delete(sessionKey);
-    this.counts[outcome.status] += 1;
+    this.count(outcome);
     const success = outcome.status === 'applied' || outcome.status === 'nothing';
     this.quota.finish(sessionKey, success);
-    if (outcome.status === 'failed') {
+    if (outcome.status === 'failed' || outcome.status === 'timeout') {
       this.log.warn({ sessionKey, err: outcome.error, failures: this.quota.snapshot(sessionKey).failures }, 'compaction failed');
     } else {
       this.log.debug({ sessionKey, status: outcome.status, summarized: outcome.summarized }, 'compaction finished');
@@ -224,11 +230,22 @@ export class Compactor {
       const current = await memory.history(sessionKey);
       const last = current[current.length - 1];
       // Stale: the summarized prefix is gone (another summary applied, history reset).
-      if (current[0]?.id !== plan.firstId || last === undefined || !current.some((e) => e.id === plan.throughId)) return { status: 'stale' };
+      if (current[0]?.id !== plan.firstId || last === undefined || !current.some((e) => e.id === plan.throughId)) return { status: 'discarded' };
       if (signal.aborted) throw toError(signal.reason);
       const applied = await memory.applySummary(sessionKey, { content: summary, tokens, throughId: plan.throughId, expectedLastId: last.id });
       if (applied) return { status: 'applied', summarized: plan.entries.length };
     }
-    return { status: 'stale' };
+    return { status: 'discarded' };
   }
+}
+
+/**
+ * The outcome of a job that threw: `timeout` when the lane's job timeout fired (`E_RUN_TIMEOUT`), `aborted`
+ * when the caller aborted it (superseded, the inline turn stopped) or the lane drained, else `failed`.
+ */
+function failure(err: unknown, callerAborted: boolean): CompactionOutcome {
+  const error = toError(err);
+  if (isSwitchyardError(error, 'E_RUN_TIMEOUT') && !callerAborted) return { status: 'timeout', error };
+  if (callerAborted || isSwitchyardError(error, 'E_RUN_ABORTED') || isSwitchyardError(error, 'E_DRAINING')) return { status: 'aborted', error };
+  return { status: 'failed', error };
 }

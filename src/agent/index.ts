@@ -5,7 +5,7 @@
  * Wiring (composition root):
  * ```ts
  * warmTokenizer();
- * const agent = createAgent({ config, memory: store, openReply: openReplyVia(adapterOf), lane: (n) => scheduler.lane(n) });
+ * const agent = createAgent({ config, memory: store, openReply: openReplyVia(adapterOf), lane: (n) => scheduler.lane(n), observer: metrics });
  * const scheduler = new Scheduler({ run: agent.run, contextRatio: agent.contextRatio, ... });
  * ```
  */
@@ -19,6 +19,7 @@ export { pinCommands, type PinCommands, type PinCommandOptions } from './pins.js
 export { DrainByModelPolicy, type DrainByModelOptions } from './drain-by-model.js';
 export { warmTokenizer } from './tokens.js';
 export type { AgentMemory, BackgroundLane, BackgroundJobOptions } from './types.js';
+export { COMPACTION_STATUSES, type AgentObserver, type TokenCounts } from './observer.js';
 
 // ── Errors (match on `code`) ──────────────────────────────────────────────────────────────────────────
 export {

@@ -17,6 +17,7 @@ import OpenAI, { APIError } from 'openai';
 import { InvalidOptionError, toError } from '../errors/index.js';
 import { silentLogger, type Logger } from '../log/index.js';
 import { ProviderBadResponseError, ProviderError, ProviderTimeoutError } from './errors.js';
+import { notify, type AgentObserver } from './observer.js';
 import { classifyError, DEFAULT_RETRY_POLICY, retryDelay, type RetryPolicy } from './retry.js';
 
 /** One message of a prompt. */
@@ -53,6 +54,12 @@ export interface ChatRequestOptions {
   signal?: AbortSignal | undefined;
   /** Overrides the client's idle timeout for this request (a long summary may think longer). */
   timeoutMs?: number | undefined;
+  /**
+   * Told the reported usage of a successful request (nothing when the server reported none) and the typed
+   * error of every failed attempt (`retried` when another attempt follows). Calls are guarded: a throwing
+   * observer is logged and ignored.
+   */
+  observer?: Pick<AgentObserver, 'tokens' | 'providerError'> | undefined;
 }
 
 /** Options of `ProviderClient`. */
@@ -159,6 +166,11 @@ export class ProviderClient {
       };
       try {
         const result = await this.attempt(messages, model, options, onDelta);
+        const { observer } = options;
+        const usage = result.usage;
+        if (observer !== undefined && usage !== undefined) {
+          notify(this.log, 'tokens', () => observer.tokens(model, { prompt: usage.promptTokens, completion: usage.completionTokens }));
+        }
         return { ...result, attempts: attempt };
       } catch (err) {
         if (signal?.aborted) throw toError(signal.reason);
@@ -173,6 +185,8 @@ export class ProviderClient {
         verdict.error.attempts = attempt;
         // Never retry after the chat has seen text: the retry would answer differently and duplicate it.
         const delay = emitted ? undefined : retryDelay(verdict, attempt, this.policy, this.random);
+        const { observer } = options;
+        if (observer !== undefined) notify(this.log, 'providerError', () => observer.providerError(verdict.error.code, model, delay !== undefined));
         if (delay === undefined) throw verdict.error;
         this.log.warn({ code: verdict.error.code, status: verdict.error.status, attempt, delayMs: delay, model }, 'model request failed, retrying');
         await this.sleep(delay, signal);

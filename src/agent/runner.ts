@@ -26,12 +26,13 @@ import { Compactor, entryTokens, type CompactionStatus, type Summarizer } from '
 import { resolveAgentConfig, type AgentConfig, type ResolvedAgentConfig } from './config.js';
 import { ContextMeter } from './context-meter.js';
 import { ContextOverflowError, ProviderError } from './errors.js';
+import { guardObserver, type AgentObserver } from './observer.js';
 import { pinCommands, type PinCommands } from './pins.js';
 import { buildPrompt, namesSenders, renderMessageText, renderSystem, renderTurn } from './prompt.js';
 import { ProviderClient, type ChatMessage, type ChatResult } from './provider.js';
 import { TurnScorer, type ClassifierCall, type ScoringOutcome } from './scoring.js';
 import { defaultSummarizer } from './summarizer.js';
-import { messageTokens, REQUEST_OVERHEAD_TOKENS, tiktokenCounter, type TokenCounter } from './tokens.js';
+import { MESSAGE_OVERHEAD_TOKENS, messageTokens, REQUEST_OVERHEAD_TOKENS, tiktokenCounter, type TokenCounter } from './tokens.js';
 import { TurnClock, type TurnTiming } from './turn-clock.js';
 import type { AgentMemory, BackgroundLane } from './types.js';
 
@@ -56,6 +57,11 @@ export interface AgentDeps {
   logger?: Logger | undefined;
   now?: (() => number) | undefined;
   onTiming?: ((timing: TurnTiming) => void) | undefined;
+  /**
+   * Told tokens, failed provider attempts and compaction results (the gateway passes its `Metrics`). Every
+   * call is guarded: an observer that throws is logged and never breaks a turn or a job.
+   */
+  observer?: AgentObserver | undefined;
 }
 
 /** Cumulative counters of an agent since start, for metrics (cheap: plain numbers). */
@@ -100,6 +106,7 @@ function abortError(signal: AbortSignal): Error {
 export function createAgent(deps: AgentDeps): Agent {
   const config = resolveAgentConfig(deps.config);
   const log = deps.logger ?? silentLogger;
+  const observer = guardObserver(deps.observer, log);
   const now = deps.now ?? Date.now;
   const counter = deps.counter ?? tiktokenCounter;
   const memory = deps.memory;
@@ -166,7 +173,9 @@ export function createAgent(deps: AgentDeps): Agent {
         timeoutMs: Math.max(provider.timeoutMs, config.compaction.timeoutMs ?? 120_000),
         // Leave room for the answer and for tokenizer mismatch (the meter's calibration is not applied here).
         budgetTokens: Math.floor((config.contextWindow - summaryMaxTokens) * 0.75),
+        observer,
       }),
+    observer,
     onApplied: (sessionKey) => {
       prime(sessionKey).catch((err: unknown) => log.warn({ sessionKey, err }, 'context re-estimate after compaction failed'));
     },
@@ -174,7 +183,7 @@ export function createAgent(deps: AgentDeps): Agent {
 
   const classify: ClassifierCall =
     deps.classify ??
-    (async (messages, signal) => (await provider.chat(messages, { model: config.classifier.model, maxTokens: 80, temperature: 0, signal })).text);
+    (async (messages, signal) => (await provider.chat(messages, { model: config.classifier.model, maxTokens: 80, temperature: 0, signal, observer })).text);
   const scorer = new TurnScorer({
     memory,
     classify,
@@ -190,7 +199,7 @@ export function createAgent(deps: AgentDeps): Agent {
 
   const maybeCompact = (sessionKey: string): void => {
     if (!config.compaction.enabled || meter.tokens(sessionKey) < config.compactAt || compactor.isRunning(sessionKey)) return;
-    if (compactor.quota.check(sessionKey) !== undefined) return;
+    // A quota refusal (cooldown, attempts used up) resolves at once and is counted as `skipped`.
     void compactor.request(sessionKey);
   };
 
@@ -252,7 +261,7 @@ export function createAgent(deps: AgentDeps): Agent {
       if (!signal.aborted) reply.delta(text);
     };
     const ask = (prompt: ChatMessage[]): Promise<ChatResult> => {
-      const call = (): Promise<ChatResult> => provider.chat(prompt, { onDelta, signal, maxTokens: config.maxReplyTokens });
+      const call = (): Promise<ChatResult> => provider.chat(prompt, { onDelta, signal, maxTokens: config.maxReplyTokens, observer });
       return clock === undefined ? call() : clock.span('model', call);
     };
 
@@ -286,6 +295,7 @@ export function createAgent(deps: AgentDeps): Agent {
       if (signal.aborted) throw abortError(signal);
       if (result.text.trim().length === 0) {
         // Platforms refuse empty messages; say what happened instead of failing in the channel.
+        observer?.providerError('E_PROVIDER_BAD_RESPONSE', provider.model, false);
         throw new ProviderError('E_PROVIDER_BAD_RESPONSE', `The model returned an empty answer (finish reason: ${result.finishReason ?? 'none'}). Send the message again or rephrase it.`, {
           context: { finishReason: result.finishReason },
         });
@@ -307,6 +317,8 @@ export function createAgent(deps: AgentDeps): Agent {
 
     // Delivered: record what the user said and the answer in one write.
     const assistantTokens = result.usage?.completionTokens ?? messageTokens(counter, result.text);
+    // Reported usage was counted by the provider call; a server that reports none is counted by our estimate.
+    if (result.usage === undefined) observer?.tokens(provider.model, { prompt: promptEstimate, completion: assistantTokens - MESSAGE_OVERHEAD_TOKENS });
     await memory.appendHistory([
       ...(userRecorded ? [] : userEntries),
       { sessionKey, role: 'assistant', content: result.text, tokens: assistantTokens + 4, runId: turn.id, at: now() },

@@ -5,6 +5,7 @@
  * a single huge message cannot make a chunk overflow.
  */
 import type { Summarizer, SummarizeInput } from './compaction.js';
+import type { AgentObserver } from './observer.js';
 import type { ProviderClient } from './provider.js';
 import { messageTokens, type TokenCounter } from './tokens.js';
 
@@ -40,6 +41,8 @@ export interface DefaultSummarizerOptions {
   maxTokens?: number;
   /** Idle timeout of each summary request (ms); the job's own timeout still bounds the whole. Default: the client's. */
   timeoutMs?: number;
+  /** Told each summary request's tokens and failed attempts (metrics). */
+  observer?: Pick<AgentObserver, 'tokens' | 'providerError'> | undefined;
 }
 
 /** A summarizer backed by the provider, folding chunks that fit `budgetTokens`. */
@@ -67,7 +70,7 @@ export function defaultSummarizer(provider: ProviderClient, options: DefaultSumm
           { role: 'system', content: INSTRUCTIONS },
           { role: 'user', content: transcript({ previousSummary: summary, entries: chunk }) },
         ],
-        { model, maxTokens, temperature: 0, signal, timeoutMs: options.timeoutMs },
+        { model, maxTokens, temperature: 0, signal, timeoutMs: options.timeoutMs, observer: options.observer },
       );
       summary = res.text.trim();
     }

@@ -199,6 +199,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
           },
           lane: (lane) => scheduler.lane(lane),
           counter,
+          observer: metrics,
           logger: log.child({ component: 'agent', agent: name }),
         }),
       ]),
@@ -249,7 +250,13 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
 
   const unbindMetrics = bindScheduler(metrics, scheduler);
   const dashboard = new SchedulerDashboardFeed(scheduler, { logger: log });
-  const baseAdmin = new SchedulerAdminBackend({ scheduler, store, channelIds: config.channels.map((c) => c.id) });
+  const baseAdmin = new SchedulerAdminBackend({
+    scheduler,
+    store,
+    channelIds: config.channels.map((c) => c.id),
+    // An operator's stop / stopall is told to the chat, as `/stop` answers in it (never throws).
+    onStopped: (sessionKey, event) => void ingress.operatorStopped(sessionKey, event),
+  });
   // Approvals go through AccessControl, so codes typed by humans (case, spaces) work and are logged once.
   const admin = Object.assign(Object.create(baseAdmin) as SchedulerAdminBackend<InboundMessage>, {
     approvePairing: async (channelId: string, code: string): Promise<PairingRequest | undefined> => {

@@ -22,8 +22,8 @@ import {
 } from '../channels/index.js';
 import { SwitchyardError, isSwitchyardError, toError } from '../errors/index.js';
 import { silentLogger } from '../log/index.js';
-import type { OutcomeRecord, Scheduler, Turn } from '../scheduler/index.js';
-import type { RecoveryPlan, RunRecord, RunState, Store, StoredOutcome } from '../store/index.js';
+import type { OutcomeRecord, Scheduler, StopAllResult, StopResult, Turn } from '../scheduler/index.js';
+import { ownerOfRunId, type RecoveryPlan, type RunRecord, type RunState, type Store, type StoredOutcome } from '../store/index.js';
 import * as say from './notices.js';
 
 /** What access control decided about a message (see src/access). */
@@ -166,6 +166,37 @@ export class Ingress implements IngressPort {
     for (const { run, messages } of plan.exhausted) {
       const owner = messages[0];
       if (owner !== undefined) this.notify(owner, say.exhaustedText(run.attempt - 1));
+    }
+  }
+
+  /**
+   * Tells a chat that an operator stopped its work through the admin API (wire it as
+   * `SchedulerAdminBackend`'s `onStopped`): one short notice, through the same path as the `/stop` answer,
+   * addressed from one of the stopped messages (the store knows it when its outcome is already decided).
+   * Nothing is said when nothing was stopped or cancelled. Never rejects.
+   */
+  async operatorStopped(
+    sessionKey: string,
+    event: { kind: 'stop'; result: StopResult } | { kind: 'stopall'; result: StopAllResult },
+  ): Promise<void> {
+    const ids =
+      event.kind === 'stop'
+        ? [...(event.result.stopped?.messageIds ?? []), ...event.result.cancelled]
+        : [...event.result.aborted.map(ownerOfRunId), ...event.result.cancelled];
+    if (ids.length === 0) {
+      this.log.info({ sessionKey, kind: event.kind }, 'operator stop found nothing to stop; chat not told');
+      return;
+    }
+    try {
+      const id = ids[0]!;
+      const message = this.inflight.get(id) ?? (await this.deps.store.getMessage(id))?.message;
+      if (message === undefined) {
+        this.log.warn({ sessionKey, messageId: id }, 'operator stop: stopped message not found; chat not told');
+        return;
+      }
+      this.notify(message, event.kind === 'stop' ? say.operatorStopText(event.result) : say.operatorStopAllText(event.result));
+    } catch (err) {
+      this.log.warn({ err: toError(err), sessionKey }, 'operator stop notice failed');
     }
   }
 

@@ -37,6 +37,20 @@ export function stopAllText(result: StopAllResult): string {
   return `${did} Messages sent before this one will be ignored.`;
 }
 
+/** Told to a chat whose reply an operator stopped through the admin API (the `/stop` answer's counterpart). */
+export function operatorStopText(result: StopResult): string {
+  if (result.stopped !== undefined) return 'An operator stopped the reply in progress.';
+  return `An operator cancelled ${plural(result.cancelled.length, 'waiting message')}.`;
+}
+
+/** Told to a chat an operator cleared through the admin API (the `/stopall` answer's counterpart). */
+export function operatorStopAllText(result: StopAllResult): string {
+  const parts: string[] = [];
+  if (result.aborted.length > 0) parts.push(`stopped ${plural(result.aborted.length, 'reply', 'replies')}`);
+  if (result.cancelled.length > 0) parts.push(`cancelled ${plural(result.cancelled.length, 'waiting message')}`);
+  return `An operator ${parts.join(' and ')} in this chat. Messages sent before now will be ignored.`;
+}
+
 /** Answer to `/status`. */
 export function statusText(session: SessionSnapshot | undefined, lane: LaneStats | undefined): string {
   if (session === undefined) return 'Idle: nothing is running or waiting in this chat.';

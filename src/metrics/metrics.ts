@@ -7,15 +7,16 @@
  * Prometheus scrapes, so they cost nothing between scrapes.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { COMPACTION_STATUSES, type AgentObserver, type CompactionStatus, type TokenCounts } from '../agent/observer.js';
 import type { LaneStats, Outcome, OutcomeReason, SessionSnapshot } from '../scheduler/index.js';
 
 /** Prefix of every series name. */
 export const METRIC_PREFIX = 'switchyard_';
 
-/** Results a compaction job can end with (see the agent's compaction quota). */
-export const COMPACTION_RESULTS = ['applied', 'discarded', 'failed', 'aborted', 'skipped'] as const;
-/** How one compaction job ended. `discarded`: the history changed meanwhile; `skipped`: quota or cooldown. */
-export type CompactionResult = (typeof COMPACTION_RESULTS)[number];
+/** Results a compaction job can end with: the agent's `COMPACTION_STATUSES` (one source of truth). */
+export const COMPACTION_RESULTS = COMPACTION_STATUSES;
+/** How one compaction job ended (see `CompactionStatus` in src/agent/observer.ts). */
+export type CompactionResult = CompactionStatus;
 
 /** Where scrape-time gauges come from; the scheduler satisfies it (`bindScheduler` wires it). */
 export interface MetricsSource {
@@ -40,7 +41,7 @@ const WAIT_BUCKETS = [0.001, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300];
  * the typed methods. Label values are bounded sets (outcomes, lanes, channel ids, error codes): never session
  * keys or user ids, which would explode cardinality.
  */
-export class Metrics {
+export class Metrics implements AgentObserver {
   /** The registry `/metrics` serializes. */
   readonly registry: Registry;
   private source: MetricsSource | undefined;
@@ -50,7 +51,7 @@ export class Metrics {
   private readonly laneWaitWarnings: Counter<'lane'>;
   private readonly runsLeaked: Counter;
   private readonly tokenCounter: Counter<'model' | 'kind'>;
-  private readonly providerErrors: Counter<'code'>;
+  private readonly providerErrors: Counter<'code' | 'model' | 'retried'>;
   private readonly compactions: Counter<'result'>;
   private readonly outbound429: Counter<'channel'>;
   private readonly inbound: Counter<'channel' | 'status'>;
@@ -106,16 +107,18 @@ export class Metrics {
     });
     this.providerErrors = new Counter({
       name: `${p}provider_errors_total`,
-      help: 'Model provider errors by catalog code (E_PROVIDER_*), counted per failed attempt.',
-      labelNames: ['code'],
+      help: 'Failed model provider attempts by catalog code (E_PROVIDER_*, E_CONTEXT_OVERFLOW) and model; retried="true" when another attempt followed, "false" for the final error of a request.',
+      labelNames: ['code', 'model', 'retried'],
       registers,
     });
     this.compactions = new Counter({
       name: `${p}compactions_total`,
-      help: 'Context compaction jobs by result.',
+      help: 'Context compaction jobs by result (applied, discarded, nothing, failed, timeout, aborted; skipped: refused by the quota).',
       labelNames: ['result'],
       registers,
     });
+    // Every result exported from the start at 0, so `rate()` and alerts see the first one.
+    for (const result of COMPACTION_RESULTS) this.compactions.inc({ result }, 0);
     this.outbound429 = new Counter({
       name: `${p}outbound_rate_limited_total`,
       help: 'HTTP 429 answers from a platform API when sending, by channel id.',
@@ -200,16 +203,19 @@ export class Metrics {
   }
 
   /** Counts tokens a model call used (provider-reported usage when available, else the estimate). */
-  tokens(model: string, usage: { prompt?: number | undefined; completion?: number | undefined }): void {
+  tokens(model: string, usage: Partial<TokenCounts>): void {
     if (usage.prompt !== undefined && usage.prompt > 0) this.tokenCounter.inc({ model, kind: 'prompt' }, usage.prompt);
     if (usage.completion !== undefined && usage.completion > 0) {
       this.tokenCounter.inc({ model, kind: 'completion' }, usage.completion);
     }
   }
 
-  /** Counts one failed provider attempt by its catalog code (`E_PROVIDER_RATE_LIMITED`, ...). */
-  providerError(code: string): void {
-    this.providerErrors.inc({ code });
+  /**
+   * Counts one failed provider attempt by its catalog code (`E_PROVIDER_RATE_LIMITED`, ...) and model.
+   * `retried`: another attempt followed (the user never saw it); false: the request's final error.
+   */
+  providerError(code: string, model = '', retried = false): void {
+    this.providerErrors.inc({ code, model, retried: retried ? 'true' : 'false' });
   }
 
   /** Counts one compaction job by how it ended. */

@@ -102,11 +102,11 @@ describe('Compactor', () => {
     const g = gate();
     const c = compactor(g.summarize, { quota: { cooldownMs: 60_000 } });
     const first = c.request(KEY);
-    await expect(c.request(KEY)).resolves.toMatchObject({ status: 'refused', refusal: 'busy' });
+    await expect(c.request(KEY)).resolves.toMatchObject({ status: 'skipped', refusal: 'busy' });
     await vi.advanceTimersByTimeAsync(0);
     g.release();
     await expect(first).resolves.toMatchObject({ status: 'applied' });
-    await expect(c.request(KEY)).resolves.toMatchObject({ status: 'refused', refusal: 'cooldown' });
+    await expect(c.request(KEY)).resolves.toMatchObject({ status: 'skipped', refusal: 'cooldown' });
     await vi.advanceTimersByTimeAsync(59_999);
     expect(c.quota.check(KEY)).toBe('cooldown');
     await vi.advanceTimersByTimeAsync(1);
@@ -127,7 +127,7 @@ describe('Compactor', () => {
     await vi.advanceTimersByTimeAsync(1);
     expect(g.signals[0]!.aborted).toBe(true);
     const outcome = await done;
-    expect(outcome.status).toBe('failed');
+    expect(outcome.status).toBe('timeout');
     expect(isSwitchyardError(outcome.error, 'E_RUN_TIMEOUT')).toBe(true);
     expect(c.quota.snapshot(KEY)).toMatchObject({ running: false, failures: 1 });
     expect(await store.history(KEY)).toEqual(before);
@@ -147,7 +147,7 @@ describe('Compactor', () => {
       await vi.advanceTimersByTimeAsync(1_000);
     }
     expect(c.quota.snapshot(KEY).failures).toBe(3);
-    await expect(c.request(KEY)).resolves.toMatchObject({ status: 'refused', refusal: 'attempts' });
+    await expect(c.request(KEY)).resolves.toMatchObject({ status: 'skipped', refusal: 'attempts' });
     failing = false;
     await expect(c.compactNow(KEY, new AbortController().signal)).resolves.toMatchObject({ status: 'applied' });
     expect(c.quota.snapshot(KEY).failures).toBe(0);
@@ -164,7 +164,7 @@ describe('Compactor', () => {
     // Meanwhile another summary replaced the prefix the job is summarizing.
     expect(await store.applySummary(KEY, { content: 'OTHER', throughId: stored[1]!.id, expectedLastId: stored[5]!.id })).toBe(true);
     g.release('LATE');
-    await expect(done).resolves.toMatchObject({ status: 'stale' });
+    await expect(done).resolves.toMatchObject({ status: 'discarded' });
     const h = await store.history(KEY);
     expect(h[0]!.content).toBe('OTHER');
     expect(h.some((e) => e.content === 'LATE')).toBe(false);
@@ -204,7 +204,7 @@ describe('Compactor', () => {
     const background = c.request(KEY);
     await vi.advanceTimersByTimeAsync(0);
     const inline = c.compactNow(KEY, new AbortController().signal);
-    await expect(background).resolves.toMatchObject({ status: 'failed' });
+    await expect(background).resolves.toMatchObject({ status: 'aborted' });
     await vi.advanceTimersByTimeAsync(0);
     expect(g.calls).toBe(2);
     g.release('INLINE');

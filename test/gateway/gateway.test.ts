@@ -170,3 +170,49 @@ describe('createGateway: the whole path over real sockets', () => {
     expect(gateway.config.http.port).toBe(0);
   });
 });
+
+describe('createGateway: agent metrics and operator stops', () => {
+  it('a turn shows its tokens on /metrics with the model label', async () => {
+    const model = await fakeModel();
+    model.respondWith(() => ({ kind: 'reply', text: 'counted', usage: { prompt_tokens: 42, completion_tokens: 5 } }));
+    const { url } = await gatewayFor(testYaml({ baseUrl: model.url }));
+    const c = await chat(url, 'browser-metr1');
+    c.say('how many tokens?');
+    expect((await c.next('reply:done')).text).toBe('counted');
+    // The provider call reports usage before the reply is delivered: no wait needed.
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    expect(metrics).toContain('switchyard_tokens_total{model="fake-model",kind="prompt"} 42');
+    expect(metrics).toContain('switchyard_tokens_total{model="fake-model",kind="completion"} 5');
+    expect(metrics).toContain('switchyard_compactions_total{result="applied"} 0');
+  });
+
+  it('an operator stop through the admin API tells the chat once, through the notice path', async () => {
+    const model = await fakeModel();
+    model.respondWith(() => ({ kind: 'stall', text: 'thinking about it', afterTokens: 1 }));
+    const { url } = await gatewayFor(testYaml({ baseUrl: model.url }));
+    const c = await chat(url, 'browser-stop1');
+    c.say('a long question');
+    await c.next('reply:delta');
+    const key = encodeURIComponent('local:dm:browser-stop1');
+    const res = await fetch(`${url}/admin/sessions/${key}/stop`, { method: 'POST' });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { stopped?: { runId: string } }).stopped?.runId).toBeDefined();
+    const notice = await c.next('notice', (f) => /operator/.test(f.text));
+    expect(notice.text).toBe('An operator stopped the reply in progress.');
+    await c.next('reply:cancel');
+    expect(c.frames.filter((f) => f.type === 'notice')).toHaveLength(1);
+  });
+
+  it('an operator stopall tells the chat what was stopped and that older messages are ignored', async () => {
+    const model = await fakeModel();
+    model.respondWith(() => ({ kind: 'stall', text: 'thinking about it', afterTokens: 1 }));
+    const { url } = await gatewayFor(testYaml({ baseUrl: model.url }));
+    const c = await chat(url, 'browser-stop2');
+    c.say('another long question');
+    await c.next('reply:delta');
+    const res = await fetch(`${url}/admin/sessions/${encodeURIComponent('local:dm:browser-stop2')}/stopall`, { method: 'POST' });
+    expect(res.status).toBe(200);
+    const notice = await c.next('notice', (f) => /operator/.test(f.text));
+    expect(notice.text).toBe('An operator stopped 1 reply in this chat. Messages sent before now will be ignored.');
+  });
+});

@@ -111,6 +111,29 @@ describe('Ingress', () => {
     expect(t.channel.notices.filter((x) => x.text.includes('sent before this one'))).toHaveLength(1);
   });
 
+  it('an operator stop (admin API) is told to the chat once; a stop that found nothing says nothing', async () => {
+    const t = setup();
+    const m = message();
+    await t.ingress.receive(m);
+    const result = t.scheduler.stop(m.sessionKey);
+    await t.ingress.operatorStopped(m.sessionKey, { kind: 'stop', result });
+    expect(t.channel.notices.map((x) => x.text)).toEqual(['An operator stopped the reply in progress.']);
+    expect(t.channel.notices[0]!.target).toMatchObject({ chatId: 'c1', sessionKey: m.sessionKey, replyToPlatformMessageId: m.platformMessageId });
+    await vi.advanceTimersByTimeAsync(1);
+    await t.ingress.flush();
+    expect(t.ingress.inflightCount).toBe(0);
+    // Its outcome is decided (no longer in flight): the chat is found through the store.
+    await t.ingress.operatorStopped(m.sessionKey, { kind: 'stop', result: { stopped: { runId: `${m.id}#1`, messageIds: [m.id] }, cancelled: [] } });
+    await t.ingress.receive(message());
+    await t.ingress.operatorStopped(m.sessionKey, { kind: 'stopall', result: t.scheduler.stopAll(m.sessionKey) });
+    await t.ingress.operatorStopped(m.sessionKey, { kind: 'stop', result: t.scheduler.stop(m.sessionKey) }); // nothing left
+    expect(t.channel.notices.map((x) => x.text)).toEqual([
+      'An operator stopped the reply in progress.',
+      'An operator stopped the reply in progress.',
+      'An operator stopped 1 reply in this chat. Messages sent before now will be ignored.',
+    ]);
+  });
+
   it('stale messages after /stopall get one notice per burst', async () => {
     const t = setup();
     const late = [message(), message(), message()];

@@ -28,8 +28,9 @@ describe('Metrics', () => {
     const m = new Metrics({ processMetrics: false });
     m.tokens('qwen2.5:7b', { prompt: 120, completion: 30 });
     m.tokens('qwen2.5:7b', { prompt: 80, completion: 0 });
-    m.providerError('E_PROVIDER_RATE_LIMITED');
-    m.providerError('E_PROVIDER_RATE_LIMITED');
+    m.providerError('E_PROVIDER_RATE_LIMITED', 'qwen2.5:7b', true);
+    m.providerError('E_PROVIDER_RATE_LIMITED', 'qwen2.5:7b', true);
+    m.providerError('E_PROVIDER_RATE_LIMITED', 'qwen2.5:7b', false);
     m.compaction('applied');
     m.compaction('discarded');
     m.outboundRateLimited('tg-main');
@@ -37,9 +38,11 @@ describe('Metrics', () => {
     const t = await m.registry.metrics();
     expect(value(t, 'switchyard_tokens_total{model="qwen2.5:7b",kind="prompt"}')).toBe(200);
     expect(value(t, 'switchyard_tokens_total{model="qwen2.5:7b",kind="completion"}')).toBe(30);
-    expect(value(t, 'switchyard_provider_errors_total{code="E_PROVIDER_RATE_LIMITED"}')).toBe(2);
+    expect(value(t, 'switchyard_provider_errors_total{code="E_PROVIDER_RATE_LIMITED",model="qwen2.5:7b",retried="true"}')).toBe(2);
+    expect(value(t, 'switchyard_provider_errors_total{code="E_PROVIDER_RATE_LIMITED",model="qwen2.5:7b",retried="false"}')).toBe(1);
     expect(value(t, 'switchyard_compactions_total{result="applied"}')).toBe(1);
     expect(value(t, 'switchyard_compactions_total{result="discarded"}')).toBe(1);
+    expect(value(t, 'switchyard_compactions_total{result="timeout"}')).toBe(0); // every result exported from the start
     expect(value(t, 'switchyard_outbound_rate_limited_total{channel="tg-main"}')).toBe(1);
     expect(value(t, 'switchyard_inbound_messages_total{channel="local",status="accepted"}')).toBe(1);
   });
