@@ -315,14 +315,20 @@ export function createAgent(deps: AgentDeps): Agent {
       throw error;
     }
 
-    // Delivered: record what the user said and the answer in one write.
+    // Delivered: record what the user said and the answer in one write. A store refusing it (disk full) does not
+    // fail the turn: the user has the answer, and a failure notice under it would read as a second outcome. The
+    // exchange is then missing from the conversation the model sees next time; that is logged.
     const assistantTokens = result.usage?.completionTokens ?? messageTokens(counter, result.text);
     // Reported usage was counted by the provider call; a server that reports none is counted by our estimate.
     if (result.usage === undefined) observer?.tokens(provider.model, { prompt: promptEstimate, completion: assistantTokens - MESSAGE_OVERHEAD_TOKENS });
-    await memory.appendHistory([
-      ...(userRecorded ? [] : userEntries),
-      { sessionKey, role: 'assistant', content: result.text, tokens: assistantTokens + 4, runId: turn.id, at: now() },
-    ]);
+    try {
+      await memory.appendHistory([
+        ...(userRecorded ? [] : userEntries),
+        { sessionKey, role: 'assistant', content: result.text, tokens: assistantTokens + 4, runId: turn.id, at: now() },
+      ]);
+    } catch (err) {
+      log.error({ sessionKey, turnId: turn.id, err, code: (err as { code?: unknown }).code }, 'answer delivered but not recorded in the history');
+    }
     userRecorded = true;
     counters.answered += 1;
     counters.retries += result.attempts - 1;

@@ -209,14 +209,22 @@ export class FakeOpenAIServer {
     if (step.kind === 'reply' && limit !== undefined && fakePromptTokens(body.messages) > limit) step = { kind: 'overflow' };
     record.step = step.kind;
     this.listener.onRequest?.(record);
-    const wait = step.kind === 'reply' ? (step.firstByteDelayMs ?? 0) : 0;
-    if (wait > 0) {
-      this.later(wait, () => {
-        if (!res.destroyed) this.answer(step, body, record, res);
-      });
-    } else {
-      this.answer(step, body, record, res);
+    const hold = step.kind === 'reply' ? step.holdUntil : undefined;
+    if (hold === undefined) this.answerLater(res, step, body, record);
+    else {
+      const held = step;
+      const go = (): void => this.answerLater(res, held, body, record);
+      void hold.then(go, go);
     }
+  }
+
+  private answerLater(res: ServerResponse, step: FakeStep, body: FakeChatRequest, record: RecordedRequest): void {
+    const wait = step.kind === 'reply' ? (step.firstByteDelayMs ?? 0) : 0;
+    const go = (): void => {
+      if (!res.destroyed) this.answer(step, body, record, res);
+    };
+    if (wait > 0) this.later(wait, go);
+    else go();
   }
 
   private answer(step: FakeStep, body: FakeChatRequest, record: RecordedRequest, res: ServerResponse): void {

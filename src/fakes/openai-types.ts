@@ -38,6 +38,8 @@ export type FakeStep =
       tokenDelayMs?: number;
       /** Delay before the response headers (ms): the model "thinking" before its first token. Default 0. */
       firstByteDelayMs?: number;
+      /** Nothing is sent until this settles: a test holds a turn in flight for exactly as long as it needs. */
+      holdUntil?: Promise<unknown>;
       /** Split the text into these chunks instead of word-sized tokens. */
       chunks?: string[];
       /** Usage to report (when asked with `stream_options.include_usage`, always when not streaming). */

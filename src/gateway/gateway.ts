@@ -348,9 +348,13 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
         let result: DrainResult | undefined;
         try {
           result = await scheduler.drain({ deadlineMs: stopOptions.deadlineMs ?? 10_000 });
+          // A store refusing writes (disk full) must not hold the shutdown: what is still unwritten after one
+          // last try is redone by recovery at the next start.
+          ingress.stopRetrying();
           await ingress.flush();
           log.info({ unfinished: result.unfinished.length, aborted: result.aborted.length, leaked: result.leaked }, 'drained');
         } finally {
+          ingress.stopRetrying();
           gate.openGate(); // a message waiting at the door is stored (and run after the next start)
           await Promise.allSettled([...adapters.values()].map((a) => a.stop()));
           await ingress.flush();

@@ -9,6 +9,12 @@
  *
  * Invariant: a message is submitted to the scheduler only after `store.accept` resolved `accepted`, so a
  * crash after `receive` resolves loses nothing (recovery re-queues it), and a redelivery is a `duplicate`.
+ *
+ * A store that refuses a write for a while (`E_STORE_WRITE`: disk full, read-only file) does not lose what
+ * ingress records: outcomes and run states are retried with backoff until they commit (both writes are
+ * idempotent, and a terminal run state is never overwritten by a late `running`), and given up only at
+ * `stopRetrying()` (shutdown), after one last try; what is still unwritten then is redone by recovery.
+ * `receive` itself does not retry: its caller does not confirm the message to the platform, which resends it.
  */
 import type { Logger } from 'pino';
 import {
@@ -24,6 +30,7 @@ import { SwitchyardError, isSwitchyardError, toError } from '../errors/index.js'
 import { silentLogger } from '../log/index.js';
 import type { OutcomeRecord, Scheduler, StopAllResult, StopResult, Turn } from '../scheduler/index.js';
 import { ownerOfRunId, type RecoveryPlan, type RunRecord, type RunState, type Store, type StoredOutcome } from '../store/index.js';
+import { sleep } from '../outbound/index.js';
 import * as say from './notices.js';
 
 /** What access control decided about a message (see src/access). */
@@ -58,6 +65,8 @@ export interface IngressDeps {
   now?: () => number;
   /** At most one stale notice per session per this window (ms): a replay burst yields one notice. Default 10 s. */
   staleNoticeWindowMs?: number;
+  /** Backoff (ms) of outcome and run writes the store refused with `E_STORE_WRITE`. Default 100 doubling to 5000. */
+  writeRetry?: { initialMs: number; maxMs: number };
 }
 
 /** A message failed validation in a way that is the adapter's bug, not the user's. */
@@ -97,11 +106,14 @@ export class Ingress implements IngressPort {
   private outcomeBatch: StoredOutcome[] = [];
   private flushScheduled = false;
   private readonly pendingWrites = new Set<Promise<unknown>>();
+  private readonly retries = new AbortController();
+  private readonly writeRetry: { initialMs: number; maxMs: number };
 
   constructor(private readonly deps: IngressDeps) {
     this.log = (deps.logger ?? silentLogger).child({ component: 'ingress' });
     this.now = deps.now ?? Date.now;
     this.staleWindowMs = deps.staleNoticeWindowMs ?? 10_000;
+    this.writeRetry = deps.writeRetry ?? { initialMs: 100, maxMs: 5_000 };
     deps.scheduler.on('outcome', (o) => this.onOutcome(o));
     deps.scheduler.on('run:start', (turn) => this.saveRun(turn, 'running'));
     deps.scheduler.on('run:end', ({ turn }) => {
@@ -144,7 +156,8 @@ export class Ingress implements IngressPort {
     const accepted = await this.deps.store.accept(message);
     if (accepted.status === 'duplicate') return { status: 'duplicate' };
     if (catchUp === 'stale') {
-      this.write(this.deps.store.recordOutcomes([{ messageId: message.id, outcome: 'stale', reason: 'stale', at: this.now() }]));
+      const stale: StoredOutcome[] = [{ messageId: message.id, outcome: 'stale', reason: 'stale', at: this.now() }];
+      this.write('outcomes', () => this.deps.store.recordOutcomes(stale));
       return { status: 'accepted' };
     }
     this.admit(message, () => this.deps.scheduler.submit(message));
@@ -206,6 +219,14 @@ export class Ingress implements IngressPort {
     while (this.pendingWrites.size > 0) await Promise.allSettled([...this.pendingWrites]);
   }
 
+  /**
+   * Shutdown: writes being retried get one last immediate try and are then given up (recovery redoes them at
+   * the next start). Without it, `flush()` waits for as long as the store refuses writes.
+   */
+  stopRetrying(): void {
+    this.retries.abort();
+  }
+
   /** Messages admitted and not yet decided. */
   get inflightCount(): number {
     return this.inflight.size;
@@ -235,7 +256,8 @@ export class Ingress implements IngressPort {
         answer = isSwitchyardError(e) ? `/${name} failed: ${e.message}` : `/${name} failed. Please try again.`;
       }
     }
-    this.write(this.deps.store.recordOutcomes([{ messageId: message.id, outcome: 'answered', at: this.now() }]));
+    const answered: StoredOutcome[] = [{ messageId: message.id, outcome: 'answered', at: this.now() }];
+    this.write('outcomes', () => this.deps.store.recordOutcomes(answered));
     this.notify(message, answer);
     return { status: 'command' };
   }
@@ -355,7 +377,7 @@ export class Ingress implements IngressPort {
     if (this.outcomeBatch.length === 0) return;
     const batch = this.outcomeBatch;
     this.outcomeBatch = [];
-    this.write(this.deps.store.recordOutcomes(batch));
+    this.write('outcomes', () => this.deps.store.recordOutcomes(batch));
   }
 
   private saveRun(turn: Turn<InboundMessage>, state: RunState): void {
@@ -369,13 +391,35 @@ export class Ingress implements IngressPort {
       createdAt: now,
       updatedAt: now,
     };
-    this.write(this.deps.store.saveRun(record));
+    this.write('run', () => this.deps.store.saveRun(record));
   }
 
-  private write(p: Promise<unknown>): void {
-    const tracked = p.catch((err: unknown) => this.log.error({ err: toError(err) }, 'store write failed'));
+  private write(what: 'outcomes' | 'run', attempt: () => Promise<unknown>): void {
+    const tracked = this.writeWithRetry(what, attempt);
     this.pendingWrites.add(tracked);
     void tracked.finally(() => this.pendingWrites.delete(tracked));
+  }
+
+  /** Runs `attempt` until it commits; retries only `E_STORE_WRITE` (see the module comment). Never rejects. */
+  private async writeWithRetry(what: string, attempt: () => Promise<unknown>): Promise<void> {
+    const signal = this.retries.signal;
+    for (let n = 1; ; n++) {
+      try {
+        await attempt();
+        if (n > 1) this.log.info({ what, attempts: n }, 'store write committed after retries');
+        return;
+      } catch (raw) {
+        const err = toError(raw);
+        const code = isSwitchyardError(err) ? err.code : undefined;
+        if (code !== 'E_STORE_WRITE' || signal.aborted) {
+          this.log.error({ err, code, what, attempts: n }, code === 'E_STORE_WRITE' ? 'store write given up at shutdown; recovery redoes it' : 'store write failed');
+          return;
+        }
+        const delay = Math.min(this.writeRetry.maxMs, this.writeRetry.initialMs * 2 ** Math.min(20, n - 1));
+        this.log.error({ err, code, what, attempt: n, retryInMs: delay }, 'store write refused; retrying');
+        await sleep(delay, signal).catch(() => undefined); // stopped: one last try, then give up
+      }
+    }
   }
 
   private notify(message: InboundMessage, text: string): void {

@@ -43,7 +43,7 @@ export class StoreWriteError extends SwitchyardError {
     super(
       'E_STORE_WRITE',
       `The database ${file} refused a write (${operation}): ${describeCause(cause)}. Nothing from this call was stored; check free disk space and permissions.`,
-      { cause, context: { file, operation } },
+      { cause, context: { file, operation, sqliteCode: sqliteCodeOf(cause) } },
     );
   }
 }
@@ -74,4 +74,9 @@ function describeCause(cause: unknown): string {
     return typeof code === 'string' ? `${code}: ${cause.message}` : cause.message;
   }
   return String(cause);
+}
+
+function sqliteCodeOf(cause: unknown): string | undefined {
+  const code = (cause as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
 }

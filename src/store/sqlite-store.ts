@@ -73,6 +73,7 @@ export class SqliteStore implements Store {
   private readonly pruneChunk: number;
   private readonly cutoffCache = new Map<string, StaleCutoff>();
   private closed = false;
+  private readonly defaultMaxPageCount: number;
 
   constructor(options: SqliteStoreOptions) {
     this.path = options.path;
@@ -83,7 +84,11 @@ export class SqliteStore implements Store {
     if (!Number.isInteger(this.pruneChunk) || this.pruneChunk < 1) throw new InvalidOptionError('pruneChunk', 'an integer >= 1', options.pruneChunk);
     this.db = openDatabase(options.path, { durability: options.durability, exclusive: options.exclusive, busyTimeoutMs: options.busyTimeoutMs, checkpointPages: options.checkpointPages });
     this.st = prepareStatements(this.db);
-    this.writes = new WriteQueue(this.db, { commitError: (cause) => new StoreWriteError(this.path, 'commit', cause) });
+    this.writes = new WriteQueue(this.db, {
+      commitError: (cause) => new StoreWriteError(this.path, 'commit', cause),
+      writeError: (cause) => new StoreWriteError(this.path, 'write', cause),
+    });
+    this.defaultMaxPageCount = this.db.pragma('max_page_count', { simple: true }) as number;
     for (const row of this.st.allCutoffs.all() as Array<{ session_key: string; platform_message_id: string | null; sent_at: number }>) {
       this.cutoffCache.set(row.session_key, row.platform_message_id === null ? { sentAt: row.sent_at } : { platformMessageId: row.platform_message_id, sentAt: row.sent_at });
     }
@@ -326,6 +331,25 @@ export class SqliteStore implements Store {
     const file = await backupDatabase(this.db, dir, { keep: options.keep ?? 14, now: this.now() });
     this.log.info({ file }, 'store backup written');
     return file;
+  }
+
+  /**
+   * Test hook (test/fault/database-faults.test.ts), not used by the gateway: makes this connection refuse writes
+   * the way a full disk (`full`) or a read-only database (`readonly`) does, until called with `undefined`.
+   *
+   * `full` caps the file at its current size (`PRAGMA max_page_count`): a write that needs a new page fails with
+   * SQLITE_FULL and SQLite rolls the whole transaction back, exactly as when the disk is full. Writes that fit in
+   * free space of existing pages still succeed, as on a real disk. `readonly` sets `PRAGMA query_only`: every
+   * write fails with SQLITE_READONLY and the transaction stays open. (Making the file itself read-only does not
+   * work as a fault: an open connection keeps its read-write file handles, and root ignores the mode anyway.)
+   * Both pragmas are per connection, which is why this has to be a method of the store.
+   */
+  simulateFault(fault: 'full' | 'readonly' | undefined): void {
+    this.read('simulateFault');
+    const pages = this.db.pragma('page_count', { simple: true }) as number;
+    this.db.pragma(`max_page_count = ${fault === 'full' ? pages : this.defaultMaxPageCount}`);
+    this.db.pragma(`query_only = ${fault === 'readonly' ? 'ON' : 'OFF'}`);
+    this.log.warn({ fault: fault ?? 'none' }, 'store fault simulated');
   }
 
   /** Commits queued writes and closes the file. Idempotent. */

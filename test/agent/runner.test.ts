@@ -3,6 +3,7 @@ import type { OutcomeRecord } from '../../src/scheduler/index.js';
 import { isSwitchyardError } from '../../src/errors/index.js';
 import { ctxOf, message, turnOf } from './helpers.js';
 import { closeRigs, lastBody, rig } from './rig.js';
+import { SqliteStore } from '../../src/store/index.js';
 
 afterEach(closeRigs);
 
@@ -165,5 +166,18 @@ describe('turn runner: abort and failure', () => {
     const m = message();
     await expect(agent.run(turnOf([m]), ctxOf())).rejects.toThrow('telegram down');
     expect((await store.history(m.sessionKey)).map((e) => e.role)).toEqual(['user']);
+  });
+
+  it('an answer delivered while the store refuses writes is not failed afterwards (no failure notice under it)', async () => {
+    const sqlite = new SqliteStore({ path: ':memory:' });
+    const { s, replies, scheduler } = await rig({}, { memory: sqlite });
+    s.script({ kind: 'reply', text: 'delivered anyway' });
+    sqlite.simulateFault('readonly');
+    const m = message();
+    const outcome: OutcomeRecord = await scheduler.submitAndWait(m);
+    expect(outcome.outcome).toBe('answered');
+    expect(replies[0]!.completed).toBe('delivered anyway');
+    expect(await sqlite.history(m.sessionKey)).toEqual([]); // the exchange is missing from the history (logged)
+    await sqlite.close();
   });
 });

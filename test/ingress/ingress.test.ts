@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ChannelAdapter, InboundMessage, ReplyTarget } from '../../src/channels/index.js';
 import { Ingress, type AccessGate, type AccessVerdict } from '../../src/ingress/index.js';
 import { Scheduler, type Turn } from '../../src/scheduler/index.js';
-import { MemoryStore } from '../../src/store/index.js';
+import { MemoryStore, SqliteStore, type Store } from '../../src/store/index.js';
 
 /** A channel adapter that records notices (our own port, not a platform library). */
 class RecordingChannel implements ChannelAdapter {
@@ -42,8 +42,8 @@ function message(over: Partial<InboundMessage> = {}): InboundMessage {
   };
 }
 
-function setup(options: { access?: AccessGate; run?: (turn: Turn<InboundMessage>) => unknown; cap?: number } = {}) {
-  const store = new MemoryStore();
+function setup(options: { access?: AccessGate; run?: (turn: Turn<InboundMessage>) => unknown; cap?: number; store?: Store } = {}) {
+  const store = options.store ?? new MemoryStore();
   const channel = new RecordingChannel();
   const gates: Array<() => void> = [];
   const turns: Array<Turn<InboundMessage>> = [];
@@ -234,5 +234,37 @@ describe('Ingress', () => {
     t.gates[0]!();
     await vi.advanceTimersByTimeAsync(1);
     expect(t.turns[1]!.messages.map((m) => m.id)).toEqual([c.id]);
+  });
+
+  it('outcome and run writes the store refuses are retried until they commit; stopRetrying gives up after one last try', async () => {
+    // The SQLite write queue commits on setImmediate: only timeouts (the retry backoff) are faked here.
+    vi.useRealTimers();
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const store = new SqliteStore({ path: ':memory:' });
+    const t = setup({ store });
+    const [a, b] = [message({ sessionKey: 'local:dm:a' }), message({ sessionKey: 'local:dm:b' })];
+    await t.ingress.receive(a);
+    store.simulateFault('readonly');
+    t.gates[0]!();
+    await vi.advanceTimersByTimeAsync(50); // the first attempt and its refusal; the retry waits 100 ms
+    expect((await store.getMessage(a.id))?.outcome).toBeUndefined();
+    expect((await store.getRun(`${a.id}#1`))?.state).toBe('running');
+    store.simulateFault(undefined);
+    await vi.advanceTimersByTimeAsync(100);
+    await t.ingress.flush();
+    expect((await store.getMessage(a.id))?.outcome?.outcome).toBe('answered');
+    expect((await store.getRun(`${a.id}#1`))?.state).toBe('answered');
+
+    // Shutdown while the store still refuses: flush does not wait for the fault to end.
+    await t.ingress.receive(b);
+    store.simulateFault('readonly');
+    t.gates[1]!();
+    await vi.advanceTimersByTimeAsync(50);
+    t.ingress.stopRetrying();
+    await t.ingress.flush();
+    expect((await store.getMessage(b.id))?.outcome).toBeUndefined(); // left for recovery
+    store.simulateFault(undefined);
+    expect((await store.recover({ maxAttempts: 3 })).runs.map((r) => r.run.runId)).toEqual([`${b.id}#2`]);
+    await store.close();
   });
 });

@@ -5,8 +5,9 @@
  */
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
+import { isSwitchyardError } from '../../src/errors/index.js';
 import { SqliteStore } from '../../src/store/index.js';
-import { WriteQueue } from '../../src/store/sqlite/write-queue.js';
+import { isEnvironmentError, WriteQueue } from '../../src/store/sqlite/write-queue.js';
 import { msg } from './contract.js';
 
 describe('group commit', () => {
@@ -65,6 +66,41 @@ describe('group commit', () => {
     const settled = await Promise.allSettled([a, b, c]);
     expect(settled.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     expect(db.prepare('SELECT id FROM t ORDER BY id').pluck().all()).toEqual([1, 4]);
+    db.close();
+  });
+
+  it('a write the database refuses (read-only, disk full) is a typed E_STORE_WRITE; reads go on; it works once lifted', async () => {
+    const store = new SqliteStore({ path: ':memory:' });
+    await store.accept(msg(1));
+    const codeOf = async (p: Promise<unknown>): Promise<unknown> =>
+      p.then(
+        () => 'stored',
+        (err: unknown) => (isSwitchyardError(err, 'E_STORE_WRITE') ? err.context.sqliteCode : err),
+      );
+    store.simulateFault('readonly');
+    expect(await codeOf(store.accept(msg(2)))).toBe('SQLITE_READONLY');
+    expect(await codeOf(store.recordOutcomes([{ messageId: msg(1).id, outcome: 'answered', at: 1 }]))).toBe('SQLITE_READONLY');
+    expect((await store.getMessage(msg(1).id))?.outcome).toBeUndefined();
+    store.simulateFault('full');
+    // Larger than a page: it needs new pages, which the capped file cannot give.
+    expect(await codeOf(store.accept(msg(3, { text: 'x'.repeat(8000) })))).toBe('SQLITE_FULL');
+    expect(await store.getMessage(msg(3).id)).toBeUndefined();
+    store.simulateFault(undefined);
+    expect(await codeOf(store.accept(msg(3, { text: 'x'.repeat(8000) })))).toBe('stored');
+    expect(await store.accept(msg(2))).toMatchObject({ status: 'accepted' });
+    await store.close();
+  });
+
+  it('keeps the error of a write that fails for its own reasons (a constraint): not an environment error', async () => {
+    const db = new Database(':memory:');
+    db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY)');
+    const q = new WriteQueue(db, { commitError: (cause) => new Error('commit', { cause }), writeError: (cause) => new Error('refused', { cause }) });
+    const insert = db.prepare('INSERT INTO t (id) VALUES (?)');
+    await q.push(() => insert.run(1));
+    const err = await q.push(() => insert.run(1)).catch((e: unknown) => e);
+    expect((err as { code?: string }).code).toBe('SQLITE_CONSTRAINT_PRIMARYKEY');
+    expect(isEnvironmentError(err)).toBe(false);
+    expect(isEnvironmentError(Object.assign(new Error('x'), { code: 'SQLITE_IOERR_WRITE' }))).toBe(true);
     db.close();
   });
 });

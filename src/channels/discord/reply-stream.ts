@@ -111,7 +111,13 @@ export class DiscordReplyStream implements ReplyStream {
         if (done.has(index)) continue;
         const platformMessageId = index === 0 && this.previewId !== undefined ? await this.finalizePreview(content) : await this.post(index, content);
         if (platformMessageId === undefined) return; // aborted during the request: the run is over, quietly
-        await this.d.deliveries.record({ runId: this.d.runId, chunkIndex: index, platformMessageId });
+        try {
+          await this.d.deliveries.record({ runId: this.d.runId, chunkIndex: index, platformMessageId });
+        } catch (err) {
+          // The chunk is posted: failing the run now would add a failure notice under a delivered answer. An
+          // unrecorded chunk only risks a resend if the process dies before the run's outcome is stored.
+          this.d.logger.error({ err, code: (err as { code?: unknown }).code, runId: this.d.runId, chunkIndex: index }, 'discord: delivered chunk not recorded (store refused the write)');
+        }
       }
     } finally {
       this.d.signal.removeEventListener('abort', this.onAbort);

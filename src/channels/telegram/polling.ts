@@ -17,7 +17,7 @@
  * - 409 Conflict (another consumer, or a webhook is set) is logged as `E_CHANNEL_CONFLICT` and retried with
  *   exponential backoff and jitter (1 s doubling to 60 s), never a hot loop. 401 is fatal (`E_CHANNEL_AUTH`).
  */
-import { GrammyError, type Api } from 'grammy';
+import { BotError, GrammyError, type Api } from 'grammy';
 import type { Update } from 'grammy/types';
 import type { Logger } from '../../log/index.js';
 import { sleep } from '../../outbound/index.js';
@@ -151,7 +151,10 @@ export class PollingLoop {
       } catch (err) {
         if (signal.aborted) return false;
         const delay = this.delay(attempt);
-        this.o.logger.error({ err, updateId: update.update_id, attempt, retryInMs: delay }, 'update not accepted; retrying before confirming it');
+        // grammY wraps what the handler threw in a BotError; the cause carries the typed code (E_STORE_WRITE...).
+        const cause: unknown = err instanceof BotError ? err.error : err;
+        const code = (cause as { code?: unknown } | null)?.code;
+        this.o.logger.error({ err: cause, code, updateId: update.update_id, attempt, retryInMs: delay }, 'update not accepted; retrying before confirming it');
         try {
           await sleep(delay, signal);
         } catch {

@@ -126,7 +126,13 @@ export class TelegramReplyStream implements ReplyStream {
           }
         }
         messageId ??= await sender.sendMarkdown(target, chunk, { replyTo: i === 0, signal });
-        await deliveries.record({ runId, chunkIndex: i, platformMessageId: String(messageId) });
+        try {
+          await deliveries.record({ runId, chunkIndex: i, platformMessageId: String(messageId) });
+        } catch (err) {
+          // The chunk is in the chat: failing the run now would add a failure notice under a delivered answer.
+          // An unrecorded chunk only risks a resend if the process dies before the run's outcome is stored.
+          logger.error({ err, code: (err as { code?: unknown }).code, runId, chunkIndex: i }, 'delivered chunk not recorded (store refused the write)');
+        }
       }
       // A preview left over (every chunk was delivered earlier, the reply is empty, or it could not be
       // finalized) would duplicate text.

@@ -13,6 +13,9 @@
  * - If SQLite aborts the transaction itself mid-batch (disk full), the whole batch is rejected: nothing of it
  *   was stored, and nothing runs outside the transaction.
  * - `flush()` runs the queue synchronously: reads call it first, so a read sees every write queued before it.
+ * - An operation refused by the environment (disk full, read-only file, I/O error, lock) is rejected with
+ *   `options.writeError(cause)` (the store's typed `E_STORE_WRITE`); other failures (a constraint, a bug)
+ *   keep their own error.
  */
 import type Database from 'better-sqlite3';
 
@@ -27,6 +30,8 @@ interface Pending {
 export interface WriteQueueOptions {
   /** Wraps a commit failure into the error every operation of the batch is rejected with. */
   commitError: (cause: unknown) => Error;
+  /** Wraps an operation refused by the environment (see `isEnvironmentError`). Default: the cause itself. */
+  writeError?: (cause: unknown) => Error;
   /** Largest batch; a full batch is committed at once instead of waiting for the end of the turn. Default 4096. */
   maxBatch?: number;
 }
@@ -93,7 +98,7 @@ export class WriteQueue {
       try {
         results[i] = p.atomic ? this.db.transaction(p.op)() : p.op();
       } catch (err) {
-        errors[i] = err ?? new Error('operation failed');
+        errors[i] = isEnvironmentError(err) && this.options.writeError !== undefined ? this.options.writeError(err) : (err ?? new Error('operation failed'));
         if (!this.db.inTransaction) {
           // SQLite rolled the whole transaction back on its own (SQLITE_FULL, some I/O errors): what ran before
           // is gone, and what follows would run in autocommit, outside the batch. Fail the whole batch.
@@ -124,4 +129,16 @@ export class WriteQueue {
       else batch[i]!.resolve(results[i]);
     }
   }
+}
+
+/** SQLite result codes (primary, so extended codes match too) that say "the environment refused", not "a bug". */
+const ENVIRONMENT_CODES = ['SQLITE_FULL', 'SQLITE_READONLY', 'SQLITE_IOERR', 'SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_NOMEM', 'SQLITE_CANTOPEN', 'SQLITE_PERM'];
+
+/**
+ * True for a better-sqlite3 error whose code is one of `ENVIRONMENT_CODES` (or an extended code of one):
+ * the write may succeed later, once there is room or the file is writable again.
+ */
+export function isEnvironmentError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && ENVIRONMENT_CODES.some((c) => code === c || code.startsWith(`${c}_`));
 }

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { isSwitchyardError } from '../../../src/errors/index.js';
+import { SqliteStore } from '../../../src/store/index.js';
 import { alice, dmAlice, forum, group, harness, targetOf, type Harness } from './helpers.js';
 
 function longReply(): string {
@@ -239,5 +240,17 @@ describe('TelegramChannel replies (real grammY against the fake Bot API)', () =>
     await reply.cancel('stopped');
     expect(h.fake.callsOf('deleteMessage')).toHaveLength(1);
     expect(h.fake.messagesIn(dmAlice.id)).toHaveLength(0);
+  });
+
+  it('a chunk sent while the store refuses to record it completes the reply: sent once, not failed', async () => {
+    const store = new SqliteStore({ path: ':memory:' });
+    h = await harness({ streaming: { enabled: false }, deliveries: store });
+    await h.channel.start();
+    store.simulateFault('readonly');
+    const reply = h.channel.openReply(targetOf(dmAlice), { runId: 'r-unrecorded', signal: new AbortController().signal });
+    await reply.complete('answer');
+    expect(h.fake.messagesIn(dmAlice.id).map((m) => m.text)).toEqual(['answer']);
+    expect(await store.delivered('r-unrecorded')).toEqual([]);
+    await store.close();
   });
 });
