@@ -26,7 +26,7 @@ import {
   type Message,
   type RateLimitData,
 } from 'discord.js';
-import { chunkMarkdown } from '../../outbound/index.js';
+import { chunkMarkdown, sleep } from '../../outbound/index.js';
 import type { InboundMessage } from '../envelope.js';
 import type { ChannelAdapter, IngressResult, OpenReplyOptions, ReplyStream, ReplyTarget } from '../ports.js';
 import { collectMissed, maxSnowflake, type CatchUpInboundMessage, type CatchUpReport } from './catch-up.js';
@@ -257,12 +257,31 @@ export class DiscordChannel implements ChannelAdapter {
     return next;
   }
 
+  /**
+   * Hands one message to ingress. A store refusing the write for a while (`E_STORE_WRITE`) is retried with
+   * backoff until it commits or the adapter stops, because Discord will not send the message again; anything
+   * else ingress throws is logged and left to the next catch-up pass (the catch-up mark does not move).
+   */
   private async handOn(message: InboundMessage): Promise<IngressResult | undefined> {
-    try {
-      return await this.o.ingress.receive(message);
-    } catch (err) {
-      this.o.logger.error({ err, channel: this.id, messageId: message.id }, 'discord: ingress refused a message');
-      return undefined;
+    const { initialMs, maxMs } = this.o.acceptRetry;
+    const signal = this.lifetime.signal;
+    for (let delay = initialMs; ; delay = Math.min(maxMs, delay * 2)) {
+      try {
+        return await this.o.ingress.receive(message);
+      } catch (err) {
+        const code = (err as { code?: unknown }).code;
+        const retry = code === 'E_STORE_WRITE' && !signal.aborted;
+        this.o.logger.error(
+          { err, code, channel: this.id, messageId: message.id, retryInMs: retry ? delay : undefined },
+          retry ? 'discord: the store refused a message; retrying' : 'discord: ingress refused a message',
+        );
+        if (!retry) return undefined;
+        try {
+          await sleep(delay, signal);
+        } catch {
+          return undefined; // stopping: the next start's catch-up fetches it
+        }
+      }
     }
   }
 

@@ -76,6 +76,12 @@ export interface DiscordChannelOptions {
   /** Called for every 429 that @discordjs/rest waited out (a metrics counter). */
   onRateLimited?: (info: RateLimitInfo) => void;
   /**
+   * Backoff (ms) while the store refuses to accept a message (`E_STORE_WRITE`: disk full, read-only file).
+   * Discord never redelivers a message, so the adapter keeps it and retries; later messages of the same Discord
+   * channel wait behind it to keep order. Default 100 doubling to 5000.
+   */
+  acceptRetry?: { initialMs?: number; maxMs?: number };
+  /**
    * Extra discord.js client options: `presence`, and `ws` (e.g. `buildIdentifyThrottler`; tests use it to skip
    * Discord's 5 s wait between IDENTIFYs). Intents, partials and the REST base stay the adapter's.
    */
@@ -109,6 +115,7 @@ export interface ResolvedDiscordOptions {
   readonly groupScope: GroupScope;
   readonly allowBots: boolean;
   readonly onRateLimited: ((info: RateLimitInfo) => void) | undefined;
+  readonly acceptRetry: { readonly initialMs: number; readonly maxMs: number };
   readonly clientOptions: Pick<ClientOptions, 'presence' | 'ws'>;
   readonly logger: Logger;
 }
@@ -165,6 +172,10 @@ export function resolveDiscordOptions(o: DiscordChannelOptions): ResolvedDiscord
     groupScope: o.groupScope ?? 'chat',
     allowBots: o.allowBots ?? false,
     onRateLimited: o.onRateLimited,
+    acceptRetry: Object.freeze({
+      initialMs: positiveInt(`channels.${o.id}.acceptRetry.initialMs`, o.acceptRetry?.initialMs, 100),
+      maxMs: positiveInt(`channels.${o.id}.acceptRetry.maxMs`, o.acceptRetry?.maxMs, 5000),
+    }),
     clientOptions: o.clientOptions ?? {},
     logger: o.logger ?? silentLogger,
   });

@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FakeDiscord } from '../../../src/fakes/discord.js';
 import type { DiscordChannel } from '../../../src/channels/discord/index.js';
+import { StoreWriteError } from '../../../src/store/index.js';
 import { alice, bob, DM, GENERAL, makeChannel, startFake, THREAD, type RecordingIngress } from './helpers.js';
 
 describe('DiscordChannel across gateway reconnects', () => {
@@ -85,6 +86,25 @@ describe('DiscordChannel across gateway reconnects', () => {
     await identified;
     await ingress.waitForAccepted(3);
     expect(ingress.accepted.map((m) => m.text)).toEqual(['before', 'marker', 'flaky']);
+  });
+
+  it('a message the store refuses for a while (E_STORE_WRITE) is retried in place, keeping channel order', async () => {
+    // Discord never resends a message: the adapter must keep it until the store takes it, and later messages
+    // of the same channel must not overtake it.
+    let refusals = 0;
+    const receive = ingress.receive.bind(ingress);
+    ingress.receive = async (m) => {
+      if (m.text === 'during-fault' && refusals < 2) {
+        refusals += 1;
+        throw new StoreWriteError('/data/switchyard.db', 'accept', Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }));
+      }
+      return receive(m);
+    };
+    fake.postMessage({ channelId: GENERAL, author: alice, content: 'during-fault' });
+    fake.postMessage({ channelId: GENERAL, author: bob, content: 'behind-it' });
+    await ingress.waitForAccepted(3);
+    expect(refusals).toBe(2);
+    expect(ingress.accepted.map((m) => m.text)).toEqual(['before', 'during-fault', 'behind-it']);
   });
 });
 
