@@ -25,6 +25,9 @@ import { TelegramAuthError, TelegramConflictError } from './errors.js';
 import { grammySignal } from './transport.js';
 
 /** Options of `PollingLoop`. */
+
+/** Longest wait between retries of an update the store refused (`E_STORE_WRITE`). */
+const STORE_RETRY_MAX_MS = 5_000;
 export interface PollingLoopOptions {
   channelId: string;
   api: Api;
@@ -150,10 +153,12 @@ export class PollingLoop {
         return true;
       } catch (err) {
         if (signal.aborted) return false;
-        const delay = this.delay(attempt);
         // grammY wraps what the handler threw in a BotError; the cause carries the typed code (E_STORE_WRITE...).
         const cause: unknown = err instanceof BotError ? err.error : err;
         const code = (cause as { code?: unknown } | null)?.code;
+        // A store refusing writes (disk full, read-only) usually recovers when an operator frees space: retry
+        // at most every STORE_RETRY_MAX_MS so the backlog starts moving soon after, not up to a minute later.
+        const delay = code === 'E_STORE_WRITE' ? Math.min(STORE_RETRY_MAX_MS, this.delay(attempt)) : this.delay(attempt);
         this.o.logger.error({ err: cause, code, updateId: update.update_id, attempt, retryInMs: delay }, 'update not accepted; retrying before confirming it');
         try {
           await sleep(delay, signal);
