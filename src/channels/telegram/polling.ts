@@ -24,11 +24,10 @@ import { sleep } from '../../outbound/index.js';
 import { TelegramAuthError, TelegramConflictError } from './errors.js';
 import { grammySignal } from './transport.js';
 
-/** Options of `PollingLoop`. */
-
 /** Longest wait between retries of an update the store refused (`E_STORE_WRITE`). */
 const STORE_RETRY_MAX_MS = 5_000;
-export interface PollingLoopOptions {
+
+/** Options of `PollingLoop`. */export interface PollingLoopOptions {
   channelId: string;
   api: Api;
   /**
