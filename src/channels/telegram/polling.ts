@@ -27,7 +27,8 @@ import { grammySignal } from './transport.js';
 /** Longest wait between retries of an update the store refused (`E_STORE_WRITE`). */
 const STORE_RETRY_MAX_MS = 5_000;
 
-/** Options of `PollingLoop`. */export interface PollingLoopOptions {
+/** Options of `PollingLoop`. */
+export interface PollingLoopOptions {
   channelId: string;
   api: Api;
   /**
