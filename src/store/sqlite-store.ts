@@ -59,6 +59,10 @@ export interface SqliteStoreOptions {
   pruneChunk?: number;
 }
 
+/** Backoff (ms) of a stale-cutoff write the disk refused. */
+const CUTOFF_RETRY_INITIAL_MS = 100;
+const CUTOFF_RETRY_MAX_MS = 5_000;
+
 /** The SQLite `Store` (see the file comment). */
 export class SqliteStore implements Store {
   readonly cutoffs: StaleCutoffStore;
@@ -406,7 +410,17 @@ export class SqliteStore implements Store {
       cutoff === undefined
         ? () => this.st.deleteCutoff.run(sessionKey)
         : () => this.st.setCutoff.run(sessionKey, cutoff.platformMessageId ?? null, cutoff.sentAt);
-    this.writes.push(write).catch((err: unknown) => this.log.error({ err, sessionKey }, 'stale cutoff not stored'));
+    const current = this.cutoffCache.get(sessionKey);
+    // A cutoff the disk refused (full, read-only) is retried while it is still the session's latest, so a
+    // `/stopall` during the fault still holds after a restart; a newer set supersedes the retry.
+    const persist = (delayMs: number): void => {
+      this.writes.push(write).catch((err: unknown) => {
+        const retry = err instanceof StoreWriteError && !this.closed && this.cutoffCache.get(sessionKey) === current;
+        this.log.error({ err, sessionKey, retryInMs: retry ? delayMs : undefined }, 'stale cutoff not stored');
+        if (retry) setTimeout(() => persist(Math.min(CUTOFF_RETRY_MAX_MS, delayMs * 2)), delayMs).unref();
+      });
+    };
+    persist(CUTOFF_RETRY_INITIAL_MS);
   }
 
   private recoveryView(): RecoveryView {

@@ -4,11 +4,21 @@
  * neighbours; reads see writes queued before them.
  */
 import Database from 'better-sqlite3';
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it, vi } from 'vitest';
 import { isSwitchyardError } from '../../src/errors/index.js';
 import { SqliteStore } from '../../src/store/index.js';
 import { isEnvironmentError, WriteQueue } from '../../src/store/sqlite/write-queue.js';
 import { msg } from './contract.js';
+
+/** 'stored', or the SQLite code of the E_STORE_WRITE a write failed with. */
+const codeOf = async (p: Promise<unknown>): Promise<unknown> =>
+  p.then(
+    () => 'stored',
+    (err: unknown) => (isSwitchyardError(err, 'E_STORE_WRITE') ? err.context.sqliteCode : err),
+  );
 
 describe('group commit', () => {
   it('commits the accepts of one turn in one transaction', async () => {
@@ -72,11 +82,6 @@ describe('group commit', () => {
   it('a write the database refuses (read-only, disk full) is a typed E_STORE_WRITE; reads go on; it works once lifted', async () => {
     const store = new SqliteStore({ path: ':memory:' });
     await store.accept(msg(1));
-    const codeOf = async (p: Promise<unknown>): Promise<unknown> =>
-      p.then(
-        () => 'stored',
-        (err: unknown) => (isSwitchyardError(err, 'E_STORE_WRITE') ? err.context.sqliteCode : err),
-      );
     store.simulateFault('readonly');
     expect(await codeOf(store.accept(msg(2)))).toBe('SQLITE_READONLY');
     expect(await codeOf(store.recordOutcomes([{ messageId: msg(1).id, outcome: 'answered', at: 1 }]))).toBe('SQLITE_READONLY');
@@ -89,6 +94,31 @@ describe('group commit', () => {
     expect(await codeOf(store.accept(msg(3, { text: 'x'.repeat(8000) })))).toBe('stored');
     expect(await store.accept(msg(2))).toMatchObject({ status: 'accepted' });
     await store.close();
+  });
+
+  it('retries a stale cutoff the disk refused, so a /stopall during the fault survives a restart', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout'] });
+    const dir = mkdtempSync(join(tmpdir(), 'swyd-cutoff-'));
+    try {
+      const file = join(dir, 'db.sqlite');
+      const store = new SqliteStore({ path: file });
+      store.simulateFault('readonly');
+      store.cutoffs.set('s1', { sentAt: 42, platformMessageId: '7' });
+      store.cutoffs.set('s2', { sentAt: 1 });
+      store.cutoffs.set('s2', { sentAt: 2 }); // supersedes: only the latest is retried
+      // Queued after the cutoffs, so once it failed they have failed too.
+      expect(await codeOf(store.accept(msg(1)))).toBe('SQLITE_READONLY');
+      store.simulateFault(undefined);
+      await vi.advanceTimersByTimeAsync(100);
+      await store.close();
+      const reopened = new SqliteStore({ path: file });
+      expect(reopened.cutoffs.get('s1')).toMatchObject({ sentAt: 42, platformMessageId: '7' });
+      expect(reopened.cutoffs.get('s2')).toMatchObject({ sentAt: 2 });
+      await reopened.close();
+    } finally {
+      vi.useRealTimers();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('keeps the error of a write that fails for its own reasons (a constraint): not an environment error', async () => {
