@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Production smoke test, the same steps the Docker image runs (CI has no Docker engine):
 # build, install production dependencies only into a temp dir with the built output, start
-# `node dist/cli/main.js start`, probe /healthz and /readyz, then SIGTERM and expect a clean exit.
+# the image's command (`node --max-semi-space-size=2 dist/cli/main.js start` with MALLOC_ARENA_MAX=2, see the
+# Dockerfile), probe /healthz and /readyz, then SIGTERM and expect a clean exit.
 # Measures start-to-ready time and idle RSS (issue 7 targets: <= 1 s, <= 80 MB).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +25,8 @@ fi
 echo "smoke: start"
 cd "$WORK"
 START_NS=$(date +%s%N)
-SWITCHYARD_PORT=$PORT OPENAI_BASE_URL=http://127.0.0.1:9/v1 node dist/cli/main.js start >"$WORK/gateway.log" 2>&1 &
+SWITCHYARD_PORT=$PORT OPENAI_BASE_URL=http://127.0.0.1:9/v1 MALLOC_ARENA_MAX=2 \
+  node --max-semi-space-size=2 dist/cli/main.js start >"$WORK/gateway.log" 2>&1 &
 PID=$!
 READY=""
 for _ in $(seq 1 200); do

@@ -13,11 +13,12 @@
  * - `timeoutMs` bounds the silence before the first byte and between stream chunks (a stalled stream fails
  *   with E_PROVIDER_TIMEOUT instead of hanging until the run timeout).
  */
-import OpenAI, { APIError } from 'openai';
+import type OpenAI from 'openai';
 import { InvalidOptionError, toError } from '../errors/index.js';
 import { silentLogger, type Logger } from '../log/index.js';
 import { ProviderBadResponseError, ProviderError, ProviderTimeoutError } from './errors.js';
 import { notify, type AgentObserver } from './observer.js';
+import { loadedOpenAISdk, loadOpenAISdk } from './openai-sdk.js';
 import { classifyError, DEFAULT_RETRY_POLICY, retryDelay, type RetryPolicy } from './retry.js';
 
 /** One message of a prompt. */
@@ -118,7 +119,9 @@ export class ProviderClient {
   readonly timeoutMs: number;
   /** The resolved retry policy. */
   readonly policy: RetryPolicy;
-  private readonly client: OpenAI;
+  /** Built on the first request: the SDK is imported then, not when the gateway starts (see openai-sdk.ts). */
+  private client: OpenAI | undefined;
+  private readonly clientOptions: { baseURL: string; apiKey: string; maxRetries: number; timeout: number };
   /** Turned off for good when the server rejects `stream_options` (older OpenAI-compatible servers). */
   private includeUsage: boolean;
   private readonly log: Logger;
@@ -141,12 +144,21 @@ export class ProviderClient {
     this.log = options.logger ?? silentLogger;
     this.random = options.random ?? Math.random;
     this.sleep = options.sleep ?? abortableSleep;
-    this.client = new OpenAI({
+    this.clientOptions = {
       baseURL: options.baseUrl.replace(/\/+$/, ''),
       apiKey: options.apiKey === undefined || options.apiKey === '' ? 'none' : options.apiKey,
       maxRetries: 0,
       timeout: this.timeoutMs,
-    });
+    };
+  }
+
+  /** The SDK client, importing the SDK on first use. */
+  private async sdkClient(): Promise<OpenAI> {
+    if (this.client === undefined) {
+      const sdk = await loadOpenAISdk();
+      this.client ??= new sdk.OpenAI(this.clientOptions);
+    }
+    return this.client;
   }
 
   /**
@@ -227,8 +239,9 @@ export class ProviderClient {
     };
     try {
       arm();
+      const client = await this.sdkClient();
       if (onDelta === undefined) {
-        const res = await this.client.chat.completions.create({ ...body, stream: false }, { signal: controller.signal, timeout: timeoutMs });
+        const res = await client.chat.completions.create({ ...body, stream: false }, { signal: controller.signal, timeout: timeoutMs });
         if (timedOut) throw new ProviderTimeoutError(timeoutMs);
         const choice = res.choices?.[0];
         if (choice === undefined || typeof choice.message?.content !== 'string') {
@@ -237,7 +250,7 @@ export class ProviderClient {
         }
         return { text: choice.message.content, usage: usageOf(res.usage), finishReason: choice.finish_reason ?? undefined };
       }
-      const stream = await this.client.chat.completions.create(
+      const stream = await client.chat.completions.create(
         { ...body, stream: true, ...(this.includeUsage ? { stream_options: { include_usage: true } } : {}) },
         { signal: controller.signal, timeout: timeoutMs },
       );
@@ -277,7 +290,8 @@ export class ProviderClient {
 }
 
 function rejectsStreamOptions(err: unknown): boolean {
-  if (!(err instanceof APIError) || (err.status !== 400 && err.status !== 422)) return false;
+  const sdk = loadedOpenAISdk();
+  if (sdk === undefined || !(err instanceof sdk.APIError) || (err.status !== 400 && err.status !== 422)) return false;
   const body = err.error as { message?: unknown } | undefined;
   const text = `${typeof body?.message === 'string' ? body.message : ''} ${err.message}`;
   return /stream_options|include_usage/i.test(text);

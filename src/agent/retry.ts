@@ -3,7 +3,7 @@
  * backoff): connection errors, timeouts, 408, 429 and 5xx are retried with exponential backoff and jitter;
  * a 429's `Retry-After` / `retry-after-ms` is honoured; every other status fails at once.
  */
-import { APIConnectionError, APIConnectionTimeoutError, APIError } from 'openai';
+import type { APIError } from 'openai';
 import {
   ContextOverflowError,
   ProviderAuthError,
@@ -14,6 +14,7 @@ import {
   ProviderRateLimitError,
   ProviderTimeoutError,
 } from './errors.js';
+import { loadedOpenAISdk, type OpenAISdkModule } from './openai-sdk.js';
 
 /** Backoff settings, fully defaulted by `resolveRetryPolicy`. */
 export interface RetryPolicy {
@@ -81,13 +82,27 @@ export function classifyError(err: unknown, timeoutMs: number, now: number = Dat
     const retryable = err.code === 'E_PROVIDER_CONNECTION' || err.code === 'E_PROVIDER_TIMEOUT';
     return { error: err, retryable };
   }
-  if (err instanceof APIConnectionTimeoutError) return { error: new ProviderTimeoutError(timeoutMs, { cause: err }), retryable: true };
-  if (err instanceof APIConnectionError) {
+  // The SDK is imported lazily (see openai-sdk.ts): if it is not loaded, `err` cannot be one of its errors.
+  const sdk = loadedOpenAISdk();
+  if (sdk !== undefined) {
+    const verdict = classifySdkError(err, sdk, timeoutMs, now);
+    if (verdict !== undefined) return verdict;
+  }
+  if (err instanceof SyntaxError) return { error: new ProviderBadResponseError(err.message, { cause: err }), retryable: false };
+  // A body stream that broke mid-read ("terminated", ECONNRESET) surfaces as a plain TypeError / Error.
+  const message = err instanceof Error ? err.message : String(err);
+  return { error: new ProviderConnectionError(message, { cause: err }), retryable: true };
+}
+
+/** The verdict for an error of the SDK's own classes, or undefined when `err` is none of them. */
+function classifySdkError(err: unknown, sdk: OpenAISdkModule, timeoutMs: number, now: number): ErrorVerdict | undefined {
+  if (err instanceof sdk.APIConnectionTimeoutError) return { error: new ProviderTimeoutError(timeoutMs, { cause: err }), retryable: true };
+  if (err instanceof sdk.APIConnectionError) {
     const cause = (err.cause as { cause?: { code?: string }; code?: string } | undefined) ?? undefined;
     const code = cause?.cause?.code ?? cause?.code;
     return { error: new ProviderConnectionError(code ?? err.message, { cause: err }), retryable: true };
   }
-  if (err instanceof APIError && typeof err.status === 'number') {
+  if (err instanceof sdk.APIError && typeof err.status === 'number') {
     const status = err.status;
     const headers = err.headers as Headers | undefined;
     if (status === 401 || status === 403) return { error: new ProviderAuthError(status, { cause: err }), retryable: false };
@@ -99,14 +114,11 @@ export function classifyError(err: unknown, timeoutMs: number, now: number = Dat
     const retryable = status === 408 || status >= 500;
     return { error: new ProviderHttpError(status, detailOf(err), { cause: err }), retryable, retryAfterMs: retryable ? retryAfterMs(headers, now) : undefined };
   }
-  if (err instanceof APIError) {
+  if (err instanceof sdk.APIError) {
     // An `error` event inside an SSE stream: the server failed mid-answer.
     return { error: new ProviderHttpError(500, detailOf(err), { cause: err }), retryable: true };
   }
-  if (err instanceof SyntaxError) return { error: new ProviderBadResponseError(err.message, { cause: err }), retryable: false };
-  // A body stream that broke mid-read ("terminated", ECONNRESET) surfaces as a plain TypeError / Error.
-  const message = err instanceof Error ? err.message : String(err);
-  return { error: new ProviderConnectionError(message, { cause: err }), retryable: true };
+  return undefined;
 }
 
 /**

@@ -8,8 +8,14 @@
  * for ~16 s. Runs longer than {@link MAX_PIECE_CHARS} are therefore counted in slices of that size; BPE merges
  * rarely span 64 characters, so the estimate stays within about 1 % of the exact count (measured on random letters).
  */
-import { Tiktoken } from 'js-tiktoken/lite';
-import cl100k from 'js-tiktoken/ranks/cl100k_base';
+import { createRequire } from 'node:module';
+import { Tiktoken, type TiktokenBPE } from 'js-tiktoken/lite';
+
+/**
+ * The ranks are a 1 MB module: required (synchronously, the counter's API is sync) on first use only, so a
+ * gateway nobody has talked to yet never holds them. Plain data, so the CommonJS copy is as good as the ESM one.
+ */
+const requireRanks = createRequire(import.meta.url);
 
 /** Counts tokens of a text. An interface so tests and exotic models can plug in their own. */
 export interface TokenCounter {
@@ -25,7 +31,7 @@ let encoder: Tiktoken | undefined;
 
 /** Loads the encoder now (call at startup so the first turn does not pay ~0.3 s). */
 export function warmTokenizer(): void {
-  encoder ??= new Tiktoken(cl100k);
+  encoder ??= new Tiktoken(requireRanks('js-tiktoken/ranks/cl100k_base') as TiktokenBPE);
 }
 
 /** Longest run counted in one BPE call (see the module comment). */

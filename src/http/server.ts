@@ -8,8 +8,18 @@
  * the token is only ever accepted in the `Authorization` header, and URLs are logged without query strings).
  */
 import type { IncomingMessage } from 'node:http';
+import { createRequire } from 'node:module';
 import type { Duplex } from 'node:stream';
-import { fastify, LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import {
+  fastify,
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+} from 'fastify';
 import type { Logger } from 'pino';
 import { ERROR_CATALOG, InvalidOptionError, isSwitchyardError } from '../errors/index.js';
 import { silentLogger } from '../log/index.js';
@@ -71,6 +81,33 @@ export interface HttpServer {
 /** The path webchat clients connect to. */
 export const CHAT_SOCKET_PATH = '/ws/chat';
 
+type CompilersFactory = NonNullable<NonNullable<FastifyServerOptions['schemaController']>['compilersFactory']>;
+type ValidatorFactory = NonNullable<CompilersFactory['buildValidator']>;
+type SerializerFactory = NonNullable<CompilersFactory['buildSerializer']>;
+
+/**
+ * fastify's default schema compilers (ajv + ajv-formats, fast-json-stringify: ~110 modules, ~3 MB resident),
+ * required only when a route first declares a schema. fastify itself requires them in its constructor; our
+ * routes validate with zod, so a running gateway never needs them. Resolved from fastify's own location
+ * (they are its dependencies, not ours), each selector built once like fastify does.
+ */
+function lazySchemaCompilers(): Required<CompilersFactory> {
+  const requireFromFastify = createRequire(createRequire(import.meta.url).resolve('fastify'));
+  // fastify calls each builder as `(externalSchemas, options)`; the declared types are overloads, hence the casts.
+  type Builder = (externalSchemas: unknown, options: unknown) => unknown;
+  let validator: Builder | undefined;
+  let serializer: Builder | undefined;
+  const buildValidator: Builder = (schemas, options) => {
+    validator ??= (requireFromFastify('@fastify/ajv-compiler') as () => Builder)();
+    return validator(schemas, options);
+  };
+  const buildSerializer: Builder = (schemas, options) => {
+    serializer ??= (requireFromFastify('@fastify/fast-json-stringify-compiler') as () => Builder)();
+    return serializer(schemas, options);
+  };
+  return { buildValidator: buildValidator as ValidatorFactory, buildSerializer: buildSerializer as SerializerFactory };
+}
+
 /** Headers every page gets: no third-party anything, no framing, no MIME sniffing. */
 const PAGE_HEADERS = {
   'content-security-policy':
@@ -114,6 +151,7 @@ export function createHttpServer(options: HttpServerOptions = {}): HttpServer {
     // A hijacked SSE stream or a slow client must not hold shutdown forever.
     forceCloseConnections: true,
     return503OnClosing: true,
+    schemaController: { compilersFactory: lazySchemaCompilers() },
   });
   let readiness: ReadinessState = 'starting';
   const streams = new Set<() => void>();

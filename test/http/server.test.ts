@@ -93,6 +93,30 @@ describe('probes', () => {
   });
 });
 
+describe('route schemas', () => {
+  // fastify's ajv / fast-json-stringify compilers are required on first use (idle memory); a route that declares
+  // a schema must still be validated and serialized by them.
+  it('validates a body schema and serializes a response schema with the lazily loaded compilers', async () => {
+    const s = track(createHttpServer({ port: 0, pages: false }));
+    s.app.post(
+      '/echo',
+      {
+        schema: {
+          body: { type: 'object', required: ['n'], properties: { n: { type: 'integer' } } },
+          response: { 200: { type: 'object', properties: { n: { type: 'integer' } } } },
+        },
+      },
+      async (req) => ({ n: (req.body as { n: number }).n, dropped: 'by the response schema' }),
+    );
+    const ok = await s.app.inject({ method: 'POST', url: '/echo', payload: { n: 3 } });
+    expect(ok.statusCode).toBe(200);
+    expect(ok.json()).toEqual({ n: 3 });
+    const bad = await s.app.inject({ method: 'POST', url: '/echo', payload: { n: 'three' } });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toMatchObject({ code: 'E_HTTP_BAD_REQUEST' });
+  });
+});
+
 describe('/metrics', () => {
   it('serves the gateway registry with scheduler-fed series', async () => {
     const { scheduler, gates } = gatedScheduler();
