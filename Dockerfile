@@ -37,7 +37,6 @@ EXPOSE 8787
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
   CMD node -e "fetch('http://127.0.0.1:'+(process.env.SWITCHYARD_PORT||8787)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
 STOPSIGNAL SIGTERM
-# --max-semi-space-size=2: V8's young generation grows to 2 x 16 MB while the modules load and stays resident
-# (~10 MB of idle RSS); capped at 2 x 2 MB. Same flag as `npm start`; scripts/smoke-prod.sh runs this command.
-ENTRYPOINT ["node", "--max-semi-space-size=2", "dist/cli/main.js"]
+# scripts/smoke-prod.sh runs this command (with MALLOC_ARENA_MAX=2) in CI.
+ENTRYPOINT ["node", "dist/cli/main.js"]
 CMD ["start"]

@@ -31,8 +31,7 @@ const url = await new Promise((resolve, reject) => {
 });
 process.stderr.write(`demo: fake model at ${url}\n`);
 
-// Same V8 flag as `npm start` and the Docker image (idle memory, see docs/notes/product.md).
-const gateway = spawn(process.execPath, ['--max-semi-space-size=2', dist('cli/main.js'), 'start', ...process.argv.slice(2)], {
+const gateway = spawn(process.execPath, [dist('cli/main.js'), 'start', ...process.argv.slice(2)], {
   cwd: root,
   env: { ...process.env, OPENAI_BASE_URL: url, OPENAI_MODEL: 'fake-model', OPENAI_API_KEY: '' },
   stdio: 'inherit',

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Production smoke test, the same steps the Docker image runs (CI has no Docker engine):
 # build, install production dependencies only into a temp dir with the built output, start
-# the image's command (`node --max-semi-space-size=2 dist/cli/main.js start` with MALLOC_ARENA_MAX=2, see the
-# Dockerfile), probe /healthz and /readyz, then SIGTERM and expect a clean exit.
-# Measures start-to-ready time and idle RSS (issue 7 targets: <= 1 s, <= 80 MB).
+# the image's command (`node dist/cli/main.js start` with MALLOC_ARENA_MAX=2, see the Dockerfile), probe
+# /healthz and /readyz, then SIGTERM and expect a clean exit.
+# Measures start-to-ready time and RSS (issue 7 targets: <= 1 s, idle <= 80 MB): 1 s after ready, and idle
+# 12 s after ready. The difference is V8's young generation, grown to 2 x 16 MB while ~760 modules load and
+# released by V8 on its own within ~10 s; capping it with --max-semi-space-size would show a lower early
+# figure at a cost in throughput under load, so we report both moments instead (docs/notes/product.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -26,7 +29,7 @@ echo "smoke: start"
 cd "$WORK"
 START_NS=$(date +%s%N)
 SWITCHYARD_PORT=$PORT OPENAI_BASE_URL=http://127.0.0.1:9/v1 MALLOC_ARENA_MAX=2 \
-  node --max-semi-space-size=2 dist/cli/main.js start >"$WORK/gateway.log" 2>&1 &
+  node dist/cli/main.js start >"$WORK/gateway.log" 2>&1 &
 PID=$!
 READY=""
 for _ in $(seq 1 200); do
@@ -39,8 +42,10 @@ READY_MS=$(( ($(date +%s%N) - START_NS) / 1000000 ))
 curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null
 curl -fsS "http://127.0.0.1:$PORT/" | grep -qi "<html" || { echo "smoke: chat page missing" >&2; exit 1; }
 sleep 1
-RSS_KB=$(awk '/VmRSS/ {print $2}' "/proc/$PID/status")
-echo "{\"bench\":\"smoke-prod\",\"workload\":\"start-to-ready\",\"readyMs\":$READY_MS,\"idleRssMb\":$(( RSS_KB / 1024 ))}"
+EARLY_KB=$(awk '/VmRSS/ {print $2}' "/proc/$PID/status")
+sleep 11
+IDLE_KB=$(awk '/VmRSS/ {print $2}' "/proc/$PID/status")
+echo "{\"bench\":\"smoke-prod\",\"workload\":\"start-to-ready\",\"readyMs\":$READY_MS,\"rssAfter1sMb\":$(( EARLY_KB / 1024 )),\"idleRssMb\":$(( IDLE_KB / 1024 ))}"
 
 kill -TERM "$PID"
 if ! wait "$PID"; then echo "smoke: unclean exit" >&2; cat "$WORK/gateway.log" >&2; exit 1; fi
