@@ -19,6 +19,7 @@ import { planRecovery, type RecoveryMessage, type RecoveryView } from './recover
 import { isTerminalRunState, ownerOfRunId } from './run-id.js';
 import { foldRecentChats } from './recent-chats.js';
 import { backupDatabase } from './sqlite/backup.js';
+import { startCheckpointer, type Checkpointer, type CheckpointerOptions } from './sqlite/checkpointer.js';
 import { openDatabase, type Durability } from './sqlite/open.js';
 import { envelopeOf, historyOf, outcomeOf, pairingOf, pinOf, runOf, type HistoryRow, type MessageRow, type PairingRow, type PinRow, type RunRow } from './sqlite/rows.js';
 import { prepareStatements, type Statements } from './sqlite/statements.js';
@@ -53,7 +54,17 @@ export interface SqliteStoreOptions {
   /** Called after each committed run state change. Must not throw or block. */
   onRunTransition?: RunTransitionListener;
   logger?: Logger;
-  /** WAL pages that trigger a checkpoint. Default 256 (short pauses). */
+  /**
+   * Where WAL checkpoints run: `worker` (default for files: a worker thread with its own connection, so their
+   * fsyncs never land on the event loop) or `inline` (SQLite's automatic checkpoints on the store's connection,
+   * every `checkpointPages`). See `sqlite/checkpointer.ts`.
+   */
+  checkpoints?: 'worker' | 'inline';
+  /** Pause between the worker's checkpoints (ms). Default 10. */
+  checkpointIntervalMs?: number;
+  /** WAL size (pages) past which the checkpoint worker makes the WAL start over. Default 4096 (16 MiB). */
+  walRestartPages?: number;
+  /** WAL pages that trigger an automatic checkpoint when they run inline (or before the worker is up). Default 256. */
   checkpointPages?: number;
   /** Rows deleted per step of `prune` (each step is one short write). Default 200. */
   pruneChunk?: number;
@@ -65,6 +76,9 @@ export class SqliteStore implements Store {
   /** The database file. */
   readonly path: string;
   private readonly db: Database.Database;
+  private readonly lock: Database.Database | undefined;
+  private readonly checkpointer: Promise<Checkpointer | undefined>;
+  private running: Checkpointer | undefined;
   private readonly st: Statements;
   private readonly writes: WriteQueue;
   private readonly now: () => number;
@@ -81,9 +95,21 @@ export class SqliteStore implements Store {
     this.onRunTransition = options.onRunTransition;
     this.pruneChunk = options.pruneChunk ?? 200;
     if (!Number.isInteger(this.pruneChunk) || this.pruneChunk < 1) throw new InvalidOptionError('pruneChunk', 'an integer >= 1', options.pruneChunk);
-    this.db = openDatabase(options.path, { durability: options.durability, exclusive: options.exclusive, busyTimeoutMs: options.busyTimeoutMs, checkpointPages: options.checkpointPages });
+    const pages = options.checkpointPages ?? 256;
+    const interval = options.checkpointIntervalMs ?? 10;
+    if (!(interval > 0)) throw new InvalidOptionError('checkpointIntervalMs', 'a number > 0 (ms)', options.checkpointIntervalMs);
+    const restartPages = options.walRestartPages ?? 4096;
+    if (!Number.isInteger(restartPages) || restartPages < 1) throw new InvalidOptionError('walRestartPages', 'an integer >= 1', options.walRestartPages);
+    const opened = openDatabase(options.path, { durability: options.durability, exclusive: options.exclusive, busyTimeoutMs: options.busyTimeoutMs, checkpointPages: pages });
+    this.db = opened.db;
+    this.lock = opened.lock;
+    this.checkpointer =
+      opened.wal && (options.checkpoints ?? 'worker') === 'worker' ? this.startCheckpointer({ synchronous: options.durability === 'power' ? 'FULL' : 'NORMAL', intervalMs: interval, restartPages }, pages) : Promise.resolve(undefined);
     this.st = prepareStatements(this.db);
-    this.writes = new WriteQueue(this.db, { commitError: (cause) => new StoreWriteError(this.path, 'commit', cause) });
+    this.writes = new WriteQueue(this.db, {
+      commitError: (cause) => new StoreWriteError(this.path, 'commit', cause),
+      holdCommits: () => this.running?.holding() === true,
+    });
     for (const row of this.st.allCutoffs.all() as Array<{ session_key: string; platform_message_id: string | null; sent_at: number }>) {
       this.cutoffCache.set(row.session_key, row.platform_message_id === null ? { sentAt: row.sent_at } : { platformMessageId: row.platform_message_id, sentAt: row.sent_at });
     }
@@ -333,7 +359,38 @@ export class SqliteStore implements Store {
     if (this.closed) return;
     this.writes.flush();
     this.closed = true;
+    // The checkpointer's connection closes first, so the store's is the last one and leaves no WAL behind.
+    await (await this.checkpointer)?.close();
     this.db.close();
+    this.lock?.close();
+  }
+
+  /**
+   * Moves WAL checkpoints to a worker thread; automatic checkpoints (every `pages`) stay on until it runs, and
+   * come back if it fails. A worker that cannot start is logged and the store keeps automatic checkpoints.
+   */
+  private async startCheckpointer(
+    options: Omit<CheckpointerOptions, 'onFailure'>,
+    pages: number,
+  ): Promise<Checkpointer | undefined> {
+    const fallBack = (err: unknown): void => {
+      this.running = undefined;
+      this.log.warn({ err, path: this.path }, 'checkpoint worker failed; checkpoints run on the store connection again');
+      if (!this.closed) this.db.pragma(`wal_autocheckpoint = ${pages}`);
+    };
+    try {
+      const checkpointer = await startCheckpointer(this.path, { ...options, onFailure: fallBack });
+      if (this.closed) {
+        await checkpointer.close();
+        return undefined;
+      }
+      this.db.pragma('wal_autocheckpoint = 0');
+      this.running = checkpointer;
+      return checkpointer;
+    } catch (err) {
+      fallBack(err);
+      return undefined;
+    }
   }
 
   private writeOutcome(o: StoredOutcome): void {

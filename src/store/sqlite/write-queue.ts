@@ -13,6 +13,8 @@
  * - If SQLite aborts the transaction itself mid-batch (disk full), the whole batch is rejected: nothing of it
  *   was stored, and nothing runs outside the transaction.
  * - `flush()` runs the queue synchronously: reads call it first, so a read sees every write queued before it.
+ * - `holdCommits()` (the checkpoint worker restarting the WAL) postpones the end-of-turn commit by a
+ *   millisecond at a time, so the event loop never blocks on the worker's write lock; `flush()` does not wait.
  */
 import type Database from 'better-sqlite3';
 
@@ -29,6 +31,8 @@ export interface WriteQueueOptions {
   commitError: (cause: unknown) => Error;
   /** Largest batch; a full batch is committed at once instead of waiting for the end of the turn. Default 4096. */
   maxBatch?: number;
+  /** While this returns true, the end-of-turn commit is postponed (re-checked every millisecond). */
+  holdCommits?: () => boolean;
 }
 
 /** Group-commit queue over one better-sqlite3 connection. Internal to `src/store`. */
@@ -71,6 +75,10 @@ export class WriteQueue {
   }
 
   private readonly onTick = (): void => {
+    if (this.options.holdCommits?.() === true) {
+      setTimeout(this.onTick, 1);
+      return;
+    }
     this.scheduled = false;
     this.flush();
   };
