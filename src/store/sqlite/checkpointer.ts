@@ -14,11 +14,15 @@
  * Keeping the WAL bounded: the writer starts the WAL over from its beginning only when a checkpoint has copied
  * ALL of it before the writer's next transaction. Under sustained load (a commit every millisecond) a PASSIVE
  * checkpoint, which takes a few milliseconds, never catches up, and the WAL grows without end (measured: 400 MB
- * in 4 s at 30k accepts/s). So once the WAL passes `restartPages`, the worker raises a flag in shared memory
- * and runs one `wal_checkpoint(RESTART)`, which holds the write lock while it copies the few frames the last
- * PASSIVE missed and syncs. The store's write queue sees the flag and postpones its next commit by a
- * millisecond at a time instead of blocking the event loop on the lock (`WriteQueue` `holdCommits`). That pause
- * comes once per `restartPages` of WAL (16 MiB by default), not once per 1 MiB.
+ * in 4 s at 30k accepts/s). So once the WAL passes `restartPages`, the worker publishes a "hold commits until
+ * T" deadline in shared memory and runs a second PASSIVE checkpoint, which, with no commit landing meanwhile,
+ * copies the last few frames and leaves the WAL fully copied: the writer's next transaction starts it over.
+ * The store's write queue sees the deadline and postpones its commit by a millisecond at a time, with the event
+ * loop free (`WriteQueue` `holdCommits`); no lock is involved, so nothing ever blocks on the worker. That pause
+ * comes once per `restartPages` of WAL (64 MiB by default), not once per 1 MiB, and lasts at most `maxHoldMs`
+ * (2 ms): if the checkpoint's syncs take longer, commits go on and the restart is tried again 250 ms later
+ * (so a slow disk costs ingress at most 2 ms in every 250 ms, about 1%). Only a WAL
+ * past `hardPages` (the disk cannot keep up at all) is held back for as long as the restart takes.
  *
  * The worker is started from an inline script (no separate file to resolve, so it works the same from `src`
  * under tsx, from `dist`, and under vitest) and is unref'd. If it dies, the store goes back to automatic
@@ -33,8 +37,12 @@ export interface CheckpointerOptions {
   synchronous: 'NORMAL' | 'FULL';
   /** Pause between checkpoints (ms). */
   intervalMs: number;
-  /** WAL size (pages) past which the worker forces the WAL to start over (see the file comment). */
+  /** WAL size (pages) past which the worker makes the WAL start over (see the file comment). */
   restartPages: number;
+  /** Longest the worker holds commits back for a restart while the WAL is under `hardPages`. */
+  maxHoldMs: number;
+  /** WAL size (pages) past which the worker holds commits back for as long as a restart takes. */
+  hardPages: number;
   /** Called once if the worker fails or exits on its own; the caller falls back to automatic checkpoints. */
   onFailure: (err: Error) => void;
 }
@@ -43,6 +51,8 @@ export interface CheckpointerOptions {
 export interface Checkpointer {
   /** True while the worker holds (or is taking) the write lock to restart the WAL: commits should wait. */
   holding(): boolean;
+  /** WAL size (pages) seen by the last checkpoint: past `restartPages`, the worker is trying to restart it. */
+  walPages(): number;
   /** Stops the worker after its current checkpoint and closes its connection. Idempotent. */
   close(): Promise<void>;
 }
@@ -52,24 +62,32 @@ export interface Checkpointer {
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.module);
-const hold = new Int32Array(workerData.hold);
-const db = new Database(workerData.file, { timeout: 1000 });
+const shared = new Float64Array(workerData.hold);
+const db = new Database(workerData.file, { timeout: 0 });
 db.pragma('synchronous = ' + workerData.synchronous);
 db.pragma('wal_autocheckpoint = 0');
-const passive = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
-const restart = db.prepare('PRAGMA wal_checkpoint(RESTART)');
+const checkpoint = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
 let closing = false;
 let timer;
+let retryAt = 0;
 const step = () => {
   if (closing) return;
   try {
-    const r = passive.get();
-    if (r.log >= workerData.restartPages) {
-      Atomics.store(hold, 0, 1);
+    const t0 = performance.now();
+    const { log } = checkpoint.get();
+    shared[1] = log;
+    const soft = log < workerData.hardPages;
+    if (log >= workerData.restartPages && (!soft || t0 >= retryAt)) {
+      // Commits wait until shared[0] (epoch ms); past it they go on, and this attempt fails to restart the WAL.
+      const t1 = performance.now();
+      shared[0] = soft ? performance.timeOrigin + t1 + workerData.maxHoldMs : Infinity;
       try {
-        restart.get();
+        shared[1] = checkpoint.get().log;
       } finally {
-        Atomics.store(hold, 0, 0);
+        shared[0] = 0;
+        // A soft hold that outlasted its deadline most likely failed (a commit landed): the disk is slow right
+        // now, so do not hold commits again for a while; every failed attempt costs ingress maxHoldMs.
+        if (soft && performance.now() - t1 > workerData.maxHoldMs) retryAt = performance.now() + 250;
       }
     }
   } catch (err) {
@@ -95,11 +113,14 @@ const betterSqlite3 = createRequire(import.meta.url).resolve('better-sqlite3');
  * caller turns automatic checkpoints off only when something else does them.
  */
 export function startCheckpointer(file: string, options: CheckpointerOptions): Promise<Checkpointer> {
-  const hold = new SharedArrayBuffer(4);
-  const flag = new Int32Array(hold);
+  // Two floats shared with the worker: [0] the time (epoch ms) until which commits should wait, 0 = no hold;
+  // [1] the WAL size (pages) at the last checkpoint. Aligned 8-byte loads and stores are single-copy atomic on
+  // the platforms Node supports (x64, arm64); both values are hints, read without locking.
+  const hold = new SharedArrayBuffer(16);
+  const shared = new Float64Array(hold);
   const worker = new Worker(WORKER_SOURCE, {
     eval: true,
-    workerData: { module: betterSqlite3, file, hold, synchronous: options.synchronous, intervalMs: options.intervalMs, restartPages: options.restartPages },
+    workerData: { module: betterSqlite3, file, hold, synchronous: options.synchronous, intervalMs: options.intervalMs, restartPages: options.restartPages, hardPages: options.hardPages, maxHoldMs: options.maxHoldMs },
   });
   worker.unref();
   let closing = false;
@@ -117,10 +138,17 @@ export function startCheckpointer(file: string, options: CheckpointerOptions): P
     worker.once('message', () => {
       ready = true;
       resolve({
-        holding: () => Atomics.load(flag, 0) !== 0,
+        holding: () => {
+          const until = shared[0]!;
+          return until !== 0 && until > performance.timeOrigin + performance.now();
+        },
+        walPages: () => shared[1]!,
         close: async () => {
           if (!closing) {
             closing = true;
+            // Unref'd workers do not keep the process alive: without this, a process with nothing else to do
+            // would exit before the worker's connection is closed and close() would never resolve.
+            worker.ref();
             worker.postMessage('close');
           }
           await exited;
