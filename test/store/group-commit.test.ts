@@ -1,10 +1,11 @@
 /**
  * Group commit: writes of one event-loop turn share one transaction; each promise resolves only after its
  * commit; a failed commit rejects every write of the batch (none stored); a failing write spares its
- * neighbours; reads see writes queued before them.
+ * neighbours; reads see writes queued before them; a checkpoint hold postpones the end-of-turn commit (never a
+ * read's flush).
  */
 import Database from 'better-sqlite3';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { SqliteStore } from '../../src/store/index.js';
 import { WriteQueue } from '../../src/store/sqlite/write-queue.js';
 import { msg } from './contract.js';
@@ -66,5 +67,34 @@ describe('group commit', () => {
     expect(settled.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     expect(db.prepare('SELECT id FROM t ORDER BY id').pluck().all()).toEqual([1, 4]);
     db.close();
+  });
+
+  it('postpones the end-of-turn commit while commits are held, and commits once the hold ends', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'setImmediate'] });
+    try {
+      const db = new Database(':memory:');
+      db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY)');
+      let held = true;
+      const q = new WriteQueue(db, { commitError: (cause) => Object.assign(new Error('commit failed'), { cause }), holdCommits: () => held });
+      let done = false;
+      const write = q.push(() => db.prepare('INSERT INTO t (id) VALUES (1)').run()).then(() => (done = true));
+      await vi.advanceTimersByTimeAsync(5);
+      expect(done).toBe(false);
+      expect(q.size).toBe(1);
+      expect(q.commits).toBe(0);
+      held = false;
+      await vi.advanceTimersByTimeAsync(1);
+      await write;
+      expect(q.commits).toBe(1);
+      // A read's flush does not wait for a hold: read-your-writes comes first.
+      held = true;
+      const second = q.push(() => db.prepare('INSERT INTO t (id) VALUES (2)').run());
+      q.flush();
+      await second;
+      expect(q.commits).toBe(2);
+      db.close();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -22,7 +22,9 @@
  * comes once per `restartPages` of WAL (64 MiB by default), not once per 1 MiB, and lasts at most `maxHoldMs`
  * (2 ms): if the checkpoint's syncs take longer, commits go on and the restart is tried again 250 ms later
  * (so a slow disk costs ingress at most 2 ms in every 250 ms, about 1%). Only a WAL
- * past `hardPages` (the disk cannot keep up at all) is held back for as long as the restart takes.
+ * past `hardPages` (the disk cannot keep up at all) is held back for as long as the restart takes. A hold
+ * only starts right after a checkpoint that took under 5 ms (25 ms past `hardPages`), so the frames left to copy
+ * under it are few: after a write flood the worker first catches up on the backlog without holding anything.
  *
  * The worker is started from an inline script (no separate file to resolve, so it works the same from `src`
  * under tsx, from `dist`, and under vitest) and is unref'd. If it dies, the store goes back to automatic
@@ -76,7 +78,14 @@ const step = () => {
     const t0 = performance.now();
     const { log } = checkpoint.get();
     shared[1] = log;
+    const took = performance.now() - t0;
     const soft = log < workerData.hardPages;
+    // Hold only right after a quick checkpoint: what is left to copy under the hold is then what the writer
+    // added meanwhile, little. After a slow one (a backlog), catch up first, without holding and at once.
+    if (log >= workerData.restartPages && took > (soft ? 5 : 25)) {
+      timer = setTimeout(step, 0);
+      return;
+    }
     if (log >= workerData.restartPages && (!soft || t0 >= retryAt)) {
       // Commits wait until shared[0] (epoch ms); past it they go on, and this attempt fails to restart the WAL.
       const t1 = performance.now();
