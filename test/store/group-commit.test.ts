@@ -1,7 +1,8 @@
 /**
  * Group commit: writes of one event-loop turn share one transaction; each promise resolves only after its
  * commit; a failed commit rejects every write of the batch (none stored); a failing write spares its
- * neighbours; reads see writes queued before them.
+ * neighbours; reads see writes queued before them; a checkpoint hold postpones the end-of-turn commit (never a
+ * read's flush).
  */
 import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';

@@ -2,7 +2,7 @@
  * Opening bad files: each gives a typed error naming the file and what to do, and never a silent reset (the
  * file's bytes are unchanged afterwards). Also: migrations, persistence across reopen, the exclusive lock.
  */
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -122,6 +122,18 @@ describe('SqliteStore: opening files', () => {
     const err = openError(path);
     expect(isSwitchyardError(err, 'E_STORE_OPEN')).toBe(true);
     expect(err.message).toContain(path);
+  });
+
+  it('closes its checkpoint connection first, so no WAL is left behind, and keeps the lock in <file>-lock', async () => {
+    const path = fresh();
+    const store = new SqliteStore({ path });
+    await store.accept(msg(1));
+    expect(existsSync(`${path}-lock`)).toBe(true);
+    await store.close();
+    expect(existsSync(`${path}-wal`)).toBe(false);
+    const again = new SqliteStore({ path });
+    expect(await again.accept(msg(1))).toEqual({ status: 'duplicate' });
+    await again.close();
   });
 
   it('refuses a second store on the same file while the first is open', async () => {

@@ -14,8 +14,15 @@
  *   halves (see `bench/store.ts`). Choose it when the host can lose power and the platform cannot redeliver.
  *
  * Checkpoints: SQLite copies the WAL into the database file on the committing thread once the WAL passes
- * `wal_autocheckpoint` pages. A smaller threshold means shorter, more frequent pauses; 256 pages (1 MiB)
- * keeps each pause to a millisecond or two.
+ * `wal_autocheckpoint` pages, and syncs both files while doing so. That is what the store does until its
+ * checkpoint worker is up (and again if the worker fails); with the worker running, the store turns automatic
+ * checkpoints off (see `checkpointer.ts`).
+ *
+ * One gateway per file: the checkpoint worker needs a second connection, so the database itself cannot be
+ * opened with `locking_mode=EXCLUSIVE`. Instead the store holds an exclusive SQLite lock on a sidecar file,
+ * `<file>-lock` (an empty database, never written), for as long as it is open; a second gateway fails on that
+ * lock before it touches the database. The operating system drops the lock when the process dies (kill -9
+ * included), so a crash never leaves the file locked.
  */
 import Database from 'better-sqlite3';
 import { dirname } from 'node:path';
@@ -37,14 +44,23 @@ export interface OpenDatabaseOptions {
   exclusive?: boolean;
   /** How long a locked database is waited for (ms). Default 2000. */
   busyTimeoutMs?: number;
-  /** WAL size (pages) that triggers a checkpoint. Default 256. */
+  /** WAL size (pages) that triggers an automatic checkpoint (when no checkpoint worker runs). Default 256. */
   checkpointPages?: number;
 }
 
 type Db = Database.Database;
 
+/** An open database: the connection, and the sidecar lock it holds (when `exclusive`). */
+export interface OpenedDatabase {
+  db: Db;
+  /** Connection holding the exclusive lock on `<file>-lock`; closed after `db`. */
+  lock: Db | undefined;
+  /** Whether the file is in WAL mode (false for `:memory:`), i.e. whether a checkpoint worker makes sense. */
+  wal: boolean;
+}
+
 /** Opens (creating if needed), checks and migrates the database at `file`. Internal to `src/store`. */
-export function openDatabase(file: string, options: OpenDatabaseOptions = {}): Db {
+export function openDatabase(file: string, options: OpenDatabaseOptions = {}): OpenedDatabase {
   const pages = options.checkpointPages ?? 256;
   if (!Number.isInteger(pages) || pages < 1) throw new InvalidOptionError('checkpointPages', 'an integer >= 1', options.checkpointPages);
   const memory = file === ':memory:' || file === '';
@@ -53,20 +69,41 @@ export function openDatabase(file: string, options: OpenDatabaseOptions = {}): D
     if (!existsSync(dir)) throw new StoreOpenError(file, new Error(`the folder ${dir} does not exist`));
     if (existsSync(file) && statSync(file).isDirectory()) throw new StoreOpenError(file, new Error('the path is a folder, not a file'));
   }
+  const lock = !memory && (options.exclusive ?? true) ? takeLock(file, options.busyTimeoutMs ?? 2000) : undefined;
   let db: Db;
   try {
     db = new Database(file, { timeout: options.busyTimeoutMs ?? 2000 });
   } catch (err) {
+    lock?.close();
     throw new StoreOpenError(file, err);
   }
   try {
     check(db, file);
-    configure(db, file, options, pages);
+    const wal = configure(db, file, options, pages);
     migrate(db, file);
-    return db;
+    return { db, lock, wal };
   } catch (err) {
     db.close();
+    lock?.close();
     throw err;
+  }
+}
+
+/** Takes the one-gateway-per-file lock (see the file comment). */
+function takeLock(file: string, timeoutMs: number): Db {
+  let lock: Db | undefined;
+  try {
+    lock = new Database(`${file}-lock`, { timeout: timeoutMs });
+    lock.pragma('locking_mode = EXCLUSIVE');
+    lock.pragma('journal_mode = OFF');
+    // An empty exclusive transaction: in EXCLUSIVE locking mode the lock is kept after COMMIT, until close.
+    lock.exec('BEGIN EXCLUSIVE; COMMIT');
+    return lock;
+  } catch (err) {
+    lock?.close();
+    const code = (err as { code?: unknown }).code;
+    if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') throw classify(file, err);
+    throw new StoreOpenError(file, new Error(`cannot take the lock file ${file}-lock`, { cause: err }));
   }
 }
 
@@ -89,9 +126,8 @@ function check(db: Db, file: string): void {
   if (version > SCHEMA_VERSION) throw new StoreSchemaTooNewError(file, version, SCHEMA_VERSION);
 }
 
-function configure(db: Db, file: string, options: OpenDatabaseOptions, pages: number): void {
+function configure(db: Db, file: string, options: OpenDatabaseOptions, pages: number): boolean {
   try {
-    if (options.exclusive ?? true) db.pragma('locking_mode = EXCLUSIVE');
     const mode = db.pragma('journal_mode = WAL', { simple: true }) as string;
     if (mode !== 'wal' && mode !== 'memory') throw new Error(`journal_mode is ${mode}, expected wal`);
     db.pragma(`synchronous = ${(options.durability ?? 'process') === 'power' ? 'FULL' : 'NORMAL'}`);
@@ -100,6 +136,7 @@ function configure(db: Db, file: string, options: OpenDatabaseOptions, pages: nu
     db.pragma('temp_store = MEMORY');
     // 16 MiB page cache: the hot set (recent messages, unfinished runs, indexes) stays in memory.
     db.pragma('cache_size = -16384');
+    return mode === 'wal';
   } catch (err) {
     throw classify(file, err);
   }
@@ -109,7 +146,7 @@ function configure(db: Db, file: string, options: OpenDatabaseOptions, pages: nu
 function migrate(db: Db, file: string): void {
   const from = db.pragma('user_version', { simple: true }) as number;
   try {
-    // Even with nothing to migrate, a write transaction takes the exclusive lock now, at start.
+    // IMMEDIATE: takes the write lock at once, so a database busy in another process fails here, at start.
     db.transaction(() => {
       for (let v = from; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]!);
       if (from < SCHEMA_VERSION) {

@@ -16,6 +16,8 @@
  * - An operation refused by the environment (disk full, read-only file, I/O error, lock) is rejected with
  *   `options.writeError(cause)` (the store's typed `E_STORE_WRITE`); other failures (a constraint, a bug)
  *   keep their own error.
+ * - `holdCommits()` (the checkpoint worker restarting the WAL) postpones the end-of-turn commit by a
+ *   millisecond at a time, so the event loop never blocks on the worker's write lock; `flush()` does not wait.
  */
 import type Database from 'better-sqlite3';
 
@@ -34,6 +36,8 @@ export interface WriteQueueOptions {
   writeError?: (cause: unknown) => Error;
   /** Largest batch; a full batch is committed at once instead of waiting for the end of the turn. Default 4096. */
   maxBatch?: number;
+  /** While this returns true, the end-of-turn commit is postponed (re-checked every millisecond). */
+  holdCommits?: () => boolean;
 }
 
 /** Group-commit queue over one better-sqlite3 connection. Internal to `src/store`. */
@@ -76,6 +80,10 @@ export class WriteQueue {
   }
 
   private readonly onTick = (): void => {
+    if (this.options.holdCommits?.() === true) {
+      setTimeout(this.onTick, 1);
+      return;
+    }
     this.scheduled = false;
     this.flush();
   };
