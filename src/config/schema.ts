@@ -77,6 +77,12 @@ export const RawConfigSchema = z
       .strictObject({
         path: z.string().min(1).default('./data/switchyard.db').describe('SQLite database file (relative to the working directory).'),
         pruneTtlMs: z.number().int().min(60_000).default(86_400_000).describe('Finished records older than this are pruned.'),
+        maxRunAttempts: z
+          .number()
+          .int()
+          .min(1)
+          .default(3)
+          .describe('Starts a run gets across restarts: a run the gateway died during this many times is failed and the user told.'),
         backup: z
           .strictObject({
             dir: z.string().min(1).default('./data/backups').describe('Folder of the nightly online backups.'),

@@ -41,7 +41,7 @@ export interface GatewayOptions {
   channelFactories?: Readonly<Partial<Record<ChannelConfig['type'], ChannelFactory>>>;
   /** Run `store.recover` at start. Default true. */
   recover?: boolean;
-  /** Attempts a recovered run gets before it is failed. Default 3. */
+  /** Attempts a recovered run gets before it is failed. Default `store.maxRunAttempts` of the config. */
   maxRunAttempts?: number;
   /** Secrets the logger scrubs; the gateway adds the config's (and a reloaded config's) to it. */
   secrets?: Set<string>;
@@ -316,7 +316,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
       // deadlock: an adapter's start may wait for its catch-up messages to be accepted, behind a closed gate.)
       // Replies of recovered runs do not need a connected adapter: REST / Bot API calls work before the gateway.
       if (options.recover !== false) {
-        const plan = await store.recover({ maxAttempts: options.maxRunAttempts ?? 3 });
+        const plan = await store.recover({ maxAttempts: options.maxRunAttempts ?? config.store.maxRunAttempts });
         ingress.resume(plan);
         const resumed = plan.runs.length + plan.pending.length;
         if (resumed > 0 || plan.exhausted.length > 0) log.info({ resumed, exhausted: plan.exhausted.length }, 'recovered unfinished work');

@@ -178,7 +178,7 @@ export class Ingress implements IngressPort {
     }
     for (const { run, messages } of plan.exhausted) {
       const owner = messages[0];
-      if (owner !== undefined) this.notify(owner, say.exhaustedText(run.attempt - 1));
+      if (owner !== undefined) this.notify(owner, say.exhaustedText(run.attempt)); // each of run.attempt starts was cut by a stop
     }
   }
 

@@ -34,7 +34,7 @@ channels:
       'x.yaml',
       {},
     );
-    expect(config.store).toEqual({ path: './data/switchyard.db', pruneTtlMs: 86_400_000, backup: { dir: './data/backups', hour: 3, keep: 14 } });
+    expect(config.store).toEqual({ path: './data/switchyard.db', pruneTtlMs: 86_400_000, maxRunAttempts: 3, backup: { dir: './data/backups', hour: 3, keep: 14 } });
     expect(config.http).toEqual({ host: '127.0.0.1', port: 8787, adminToken: undefined });
     expect(config.lanes).toEqual({
       main: { concurrency: 2, policy: 'fair', warnAfterMs: 30_000 },

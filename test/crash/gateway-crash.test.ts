@@ -47,7 +47,9 @@ beforeAll(async () => {
   configFile = join(dir, 'switchyard.yaml');
   writeFileSync(
     configFile,
-    `store: { path: ${JSON.stringify(join(dir, 'data', 'switchyard.db'))} }
+    // maxRunAttempts above the number of kills: a run cut by three kills in a row would otherwise be given up
+    // (a visible outcome, tested in test/store and test/ingress), while this suite proves none is lost or doubled.
+    `store: { path: ${JSON.stringify(join(dir, 'data', 'switchyard.db'))}, maxRunAttempts: 100 }
 http: { host: 127.0.0.1, port: 0 }
 log: { level: \${CRASH_LOG_LEVEL:-warn} }
 lanes: { main: 4 }

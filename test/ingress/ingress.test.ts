@@ -236,6 +236,20 @@ describe('Ingress', () => {
     expect(t.turns[1]!.messages.map((m) => m.id)).toEqual([c.id]);
   });
 
+  it('resume tells the user once about a run the gateway died during every attempt of, with the true count', async () => {
+    const t = setup();
+    const a = message();
+    t.ingress.resume({
+      runs: [],
+      pending: [],
+      exhausted: [{ run: { runId: `${a.id}#3`, sessionKey: a.sessionKey, messageIds: [a.id], state: 'failed', attempt: 3, createdAt: 0, updatedAt: 0 }, messages: [a] }],
+      alreadyAnswered: [],
+    });
+    await vi.advanceTimersByTimeAsync(1);
+    expect(t.channel.notices.map((x) => x.text)).toEqual(['Sorry, I could not answer your message after 3 attempts and gave up.']);
+    expect(t.turns).toHaveLength(0);
+  });
+
   it('outcome and run writes the store refuses are retried until they commit; stopRetrying gives up after one last try', async () => {
     // The SQLite write queue commits on setImmediate: only timeouts (the retry backoff) are faked here.
     vi.useRealTimers();
