@@ -381,10 +381,16 @@ export class SqliteStore implements Store {
     await sleep(2);
   }
 
-  /** Online backup into `dir` (better-sqlite3 backup API, in short steps), keeping the newest `keep` (default 14). */
+  /** Online backup into `dir` (by the checkpoint worker when there is one, see `sqlite/backup.ts`), keeping the newest `keep` (default 14). */
   async backup(dir: string, options: { keep?: number } = {}): Promise<string> {
     this.read('backup');
-    const file = await backupDatabase(this.db, dir, { keep: options.keep ?? 14, now: this.now() });
+    await this.checkpointer; // started with the store: a backup right after open still goes off-thread
+    const worker = this.running;
+    const file = await backupDatabase(this.db, dir, {
+      keep: options.keep ?? 14,
+      now: this.now(),
+      copyOffThread: worker === undefined ? undefined : (tmp) => worker.backup(tmp),
+    });
     this.log.info({ file }, 'store backup written');
     return file;
   }

@@ -1,7 +1,9 @@
 /**
- * Online backups with SQLite's backup API (better-sqlite3 `db.backup`). The copy is made in steps of a few
- * pages with the event loop free between steps, so ingress keeps flowing; writes made meanwhile by the same
- * connection are carried into the copy by SQLite. The copy is written to a temporary name and renamed when
+ * Online backups. The store's checkpoint worker writes the copy (`VACUUM INTO` on its own connection, see
+ * `checkpointer.ts`), so no part of it runs on the event loop. Without a worker (`:memory:`, or the worker
+ * failed) it falls back to SQLite's backup API on the store's connection (better-sqlite3 `db.backup`), in
+ * steps of a few pages with the event loop free between steps; its final step syncs the copy on the event
+ * loop (measured 55-70 ms on this VM). Either way the copy is written to a temporary name and renamed when
  * complete, so a backup file is always whole.
  */
 import type Database from 'better-sqlite3';
@@ -17,8 +19,10 @@ export interface BackupOptions {
   keep: number;
   /** Time that names the file (ms). */
   now: number;
-  /** Pages copied per step. Default 64 (about 0.3 ms of work per step on a warm cache). */
+  /** Pages copied per step of the fallback. Default 64 (about 0.3 ms of work per step on a warm cache). */
   pagesPerStep?: number;
+  /** Writes a consistent copy to the given path off the event loop (the checkpoint worker), when there is one. */
+  copyOffThread?: ((file: string) => Promise<void>) | undefined;
 }
 
 /** Writes a backup of `db` into `dir` and rotates. Returns the file path. Internal to `src/store`. */
@@ -30,7 +34,8 @@ export async function backupDatabase(db: Database.Database, dir: string, options
   const pages = options.pagesPerStep ?? 64;
   try {
     await mkdir(dir, { recursive: true });
-    await db.backup(tmp, { progress: () => pages });
+    if (options.copyOffThread !== undefined) await options.copyOffThread(tmp);
+    else await db.backup(tmp, { progress: () => pages });
     await rename(tmp, file);
     await pruneBackups(dir, Math.max(1, options.keep));
   } catch (err) {

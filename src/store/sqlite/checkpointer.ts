@@ -55,6 +55,11 @@ export interface Checkpointer {
   holding(): boolean;
   /** WAL size (pages) seen by the last checkpoint: past `restartPages`, the worker is trying to restart it. */
   walPages(): number;
+  /**
+   * Writes a consistent copy of the database to `file` from the worker's connection (`VACUUM INTO`), so a
+   * backup's copying and syncing never stall ingress. Rejects if the copy failed or the worker stopped.
+   */
+  backup(file: string): Promise<void>;
   /** Stops the worker after its current checkpoint and closes its connection. Idempotent. */
   close(): Promise<void>;
 }
@@ -105,6 +110,18 @@ const step = () => {
   timer = setTimeout(step, workerData.intervalMs);
 };
 parentPort.on('message', (m) => {
+  if (m && m.type === 'backup') {
+    // VACUUM INTO copies one consistent snapshot (a read transaction: in WAL mode the writer goes on) and syncs
+    // the copy; run here, its seconds of I/O never touch the event loop. Checkpoints pause meanwhile.
+    let error;
+    try {
+      db.prepare('VACUUM INTO ?').run(m.file);
+    } catch (err) {
+      error = String((err && err.message) || err);
+    }
+    parentPort.postMessage({ type: 'backup', id: m.id, error });
+    return;
+  }
   if (m !== 'close') return;
   closing = true;
   clearTimeout(timer);
@@ -134,7 +151,20 @@ export function startCheckpointer(file: string, options: CheckpointerOptions): P
   worker.unref();
   let closing = false;
   let ready = false;
+  let nextBackup = 0;
+  const backups = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
   const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+  worker.on('message', (m: { type?: string; id?: number; error?: string }) => {
+    if (m?.type !== 'backup' || m.id === undefined) return;
+    const waiter = backups.get(m.id);
+    backups.delete(m.id);
+    if (m.error === undefined) waiter?.resolve();
+    else waiter?.reject(new Error(m.error));
+  });
+  void exited.then(() => {
+    for (const waiter of backups.values()) waiter.reject(new Error('the checkpoint worker stopped during a backup'));
+    backups.clear();
+  });
   return new Promise<Checkpointer>((resolve, reject) => {
     const fail = (err: Error): void => {
       if (closing) return;
@@ -152,6 +182,16 @@ export function startCheckpointer(file: string, options: CheckpointerOptions): P
           return until !== 0 && until > performance.timeOrigin + performance.now();
         },
         walPages: () => shared[1]!,
+        backup: (file) =>
+          new Promise<void>((resolveBackup, rejectBackup) => {
+            if (closing) {
+              rejectBackup(new Error('the checkpoint worker is stopped'));
+              return;
+            }
+            const id = ++nextBackup;
+            backups.set(id, { resolve: resolveBackup, reject: rejectBackup });
+            worker.postMessage({ type: 'backup', id, file });
+          }),
         close: async () => {
           if (!closing) {
             closing = true;
