@@ -80,8 +80,10 @@ export interface E2eSetup {
   close(): Promise<void>;
 }
 
+/** The last marker in a text (a follow-up turn renders its messages as one user message, the newest last). */
 function markerOf(text: string): string | undefined {
-  return /m\d+/.exec(text)?.[0];
+  const all = text.match(/m\d+/g);
+  return all === null ? undefined : all[all.length - 1];
 }
 
 function lastUserText(r: RecordedRequest): string {

@@ -10,7 +10,8 @@
  *   offered) − (that run's own model time, measured at the fake model). With one message per session nothing
  *   waits behind an earlier message of its session, so this is all gateway: poll + ingress + scheduler + agent
  *   (`inbound`, offered → model request) and reply delivery (`outbound`, model done → sendMessage).
- * - `burst`: 5,000 messages at once over 1,000 sessions (followup mode collects what arrives during a run):
+ * - `burst`: 5,000 messages at once, 5 back to back per session over 1,000 sessions (followup mode collects
+ *   what arrives during a run into one follow-up run):
  *   messages/s until every message is answered or merged into an answered follow-up. A message waiting for
  *   its session's previous run is queueing by design: reported apart (`queueP50/P99Ms`, message offered →
  *   its run could start), and each run's overhead counts from when it could start (its last message offered,
@@ -91,10 +92,12 @@ async function burst(s: E2eSetup): Promise<void> {
   const cpu = new CpuWindow(s.pid);
   const offered: number[] = [];
   const t0 = performance.now();
-  for (let i = 0; i < N; i++) offered.push(s.push(BASE + (i % S), BASE + i));
+  const per = N / S;
+  // A session's messages arrive back to back (a user typing several lines), sessions one after another.
+  for (let i = 0; i < N; i++) offered.push(s.push(BASE + Math.floor(i / per), BASE + i));
   // Done when the last message of each session is covered by that session's last reply.
   const lastOf = new Set<string>();
-  for (let c = 0; c < S; c++) lastOf.add(`m${BASE + N - S + c}`);
+  for (let c = 0; c < S; c++) lastOf.add(`m${BASE + c * per + per - 1}`);
   let covered = 0;
   s.onReply = (marker) => {
     if (lastOf.has(marker)) covered++;
@@ -113,7 +116,7 @@ async function burst(s: E2eSetup): Promise<void> {
   for (let c = 0; c < S; c++) {
     let prevReply = -Infinity;
     let pending: number[] = [];
-    for (let i = c; i < N; i += S) {
+    for (let i = c * per; i < (c + 1) * per; i++) {
       pending.push(i);
       const marker = `m${BASE + i}`;
       const reply = s.replies.get(marker);
