@@ -41,13 +41,18 @@ export class CpuWindow {
     this.g0 = procStats(pid).cpuTicks;
   }
 
-  /** % of one core used by the gateway and by the bench process since construction, and the load average. */
-  read(): { gatewayCpuPct: number; benchCpuPct: number; gatewayRssMB: number; load1: number } {
+  /**
+   * % of one core used by the gateway and by the bench process since construction, the gateway's CPU ms per
+   * message (`messages` handled in the window; robust on a shared machine, where latency is not), and the
+   * load average.
+   */
+  read(messages = 0): { gatewayCpuPct: number; gatewayCpuMsPerMsg: number; benchCpuPct: number; gatewayRssMB: number; load1: number } {
     const s = procStats(this.pid);
     const secs = (performance.now() - this.t0) / 1000;
     const b = process.cpuUsage(this.b0);
     return {
       gatewayCpuPct: round(((s.cpuTicks - this.g0) / 100 / secs) * 100, 1),
+      gatewayCpuMsPerMsg: messages > 0 ? round(((s.cpuTicks - this.g0) * 10) / messages, 2) : 0,
       benchCpuPct: round(((b.user + b.system) / 1e6 / secs) * 100, 1),
       gatewayRssMB: s.rssMB,
       load1: round(Math.max(this.load0, loadavg()[0]!), 2),

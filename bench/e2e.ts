@@ -47,7 +47,7 @@ async function steady(s: E2eSetup, N: number, rate: number, base: number): Promi
   const offerSecs = (performance.now() - t0) / 1000;
   await waitUntil(() => answered >= N, 600_000);
   const elapsed = (performance.now() - t0) / 1000;
-  const usage = cpu.read();
+  const usage = cpu.read(N);
   s.onReply = undefined;
   s.takeModelRequests();
   const overhead: number[] = [];
@@ -80,6 +80,7 @@ async function steady(s: E2eSetup, N: number, rate: number, base: number): Promi
     outboundP99Ms: pct(outbound).p99,
     rssMB: usage.gatewayRssMB,
     cpuPct: usage.gatewayCpuPct,
+    cpuMsPerMsg: usage.gatewayCpuMsPerMsg,
     benchCpuPct: usage.benchCpuPct,
     load1: usage.load1,
   });
@@ -105,7 +106,7 @@ async function burst(s: E2eSetup): Promise<void> {
   for (const m of lastOf) if (s.replies.has(m)) covered++;
   await waitUntil(() => covered >= S, 600_000);
   const elapsed = (performance.now() - t0) / 1000;
-  const usage = cpu.read();
+  const usage = cpu.read(N);
   s.onReply = undefined;
   s.takeModelRequests();
   // Per session: runs in order (a run answers its last message's marker); a message belongs to the first run
@@ -145,6 +146,7 @@ async function burst(s: E2eSetup): Promise<void> {
     queueP99Ms: q.p99,
     rssMB: usage.gatewayRssMB,
     cpuPct: usage.gatewayCpuPct,
+    cpuMsPerMsg: usage.gatewayCpuMsPerMsg,
     benchCpuPct: usage.benchCpuPct,
     load1: usage.load1,
   });
