@@ -46,7 +46,13 @@ export class CpuWindow {
    * message (`messages` handled in the window; robust on a shared machine, where latency is not), and the
    * load average.
    */
-  read(messages = 0): { gatewayCpuPct: number; gatewayCpuMsPerMsg: number; benchCpuPct: number; gatewayRssMB: number; load1: number } {
+  read(messages = 0): {
+    gatewayCpuPct: number;
+    gatewayCpuMsPerMsg: number;
+    benchCpuPct: number;
+    gatewayRssMB: number;
+    load1: number;
+  } {
     const s = procStats(this.pid);
     const secs = (performance.now() - this.t0) / 1000;
     const b = process.cpuUsage(this.b0);
@@ -74,6 +80,8 @@ export interface E2eSetup {
   pid: number;
   /** Replies by marker (`m<N>` of the last user message of the run). */
   replies: Map<string, SeenReply>;
+  /** `sendMessage` calls that answered no marker (error notices, refused sends): count and first samples. */
+  unmatched: { count: number; samples: string[] };
   /** Called with each reply as it arrives (after it is put in `replies`). */
   onReply: ((marker: string, reply: SeenReply) => void) | undefined;
   /** Model requests by marker, moved out of `model.requests` by `takeModelRequests`. */
@@ -142,6 +150,7 @@ channels:
     gateway: undefined as unknown as ChildProcess,
     pid: 0,
     replies,
+    unmatched: { count: 0, samples: [] },
     onReply: undefined,
     modelRuns: new Map(),
     push(chatId, marker) {
@@ -171,9 +180,14 @@ channels:
     },
   };
   tg.onCall = (call) => {
-    if (call.method !== 'sendMessage' || call.status !== 200) return;
-    const marker = markerOf(String(call.params['text']));
-    if (marker === undefined) return;
+    if (call.method !== 'sendMessage') return;
+    const marker = call.status === 200 ? markerOf(String(call.params['text'])) : undefined;
+    if (marker === undefined) {
+      // An error notice or a refused send: the bench reports these when it stalls.
+      setup.unmatched.count++;
+      if (setup.unmatched.samples.length < 5) setup.unmatched.samples.push(`${call.status} ${String(call.params['text']).slice(0, 160)}`);
+      return;
+    }
     const reply = { at: call.perfAt ?? performance.now() };
     replies.set(marker, reply);
     setup.onReply?.(marker, reply);
@@ -206,13 +220,35 @@ function startGateway(configFile: string, profileName: string | undefined): Prom
   });
 }
 
-/** Waits (polling every 20 ms) until `cond` holds. */
-export async function waitUntil(cond: () => boolean, timeoutMs: number): Promise<void> {
+/** Waits (polling every 20 ms) until `cond` holds; `describe` says what was missing when it times out. */
+export async function waitUntil(cond: () => boolean, timeoutMs: number, describe?: () => string): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out');
+    if (Date.now() > end) throw new Error(`timed out${describe ? `: ${describe()}` : ''}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/**
+ * Waits until `done()`, failing when `progress()` has not moved for `stallMs` (a lost reply must not hold a
+ * benchmark for ten minutes).
+ */
+export async function waitProgress(done: () => boolean, progress: () => number, stallMs: number, describe: () => string): Promise<void> {
+  let last = progress();
+  let lastAt = Date.now();
+  await waitUntil(
+    () => {
+      const p = progress();
+      if (p !== last) {
+        last = p;
+        lastAt = Date.now();
+      } else if (Date.now() - lastAt > stallMs) {
+        throw new Error(`stalled: ${describe()}`);
+      }
+      return done();
+    },
+    24 * 3600_000,
+  );
 }
 
 /** Sleeps `ms`. */

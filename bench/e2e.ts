@@ -21,7 +21,7 @@
  * and `GATEWAY_REPO` / `E2E_CPU_PROF` (see `_gateway.ts`).
  */
 import { performance } from 'node:perf_hooks';
-import { CpuWindow, sleepMs, startE2e, waitUntil, type E2eSetup } from './_gateway.js';
+import { CpuWindow, sleepMs, startE2e, waitProgress, waitUntil, type E2eSetup } from './_gateway.js';
 import { emit, percentile, round } from './_util.js';
 
 const TICK_MS = 5;
@@ -45,7 +45,7 @@ async function steady(s: E2eSetup, N: number, rate: number, base: number): Promi
     if (i < N) await sleepMs(TICK_MS);
   }
   const offerSecs = (performance.now() - t0) / 1000;
-  await waitUntil(() => answered >= N, 600_000);
+  await waitProgress(() => answered >= N, () => answered, 60_000, () => `${answered}/${N} answered; unmatched sends ${s.unmatched.count}: ${s.unmatched.samples.join(' | ')}`);
   const elapsed = (performance.now() - t0) / 1000;
   const usage = cpu.read(N);
   s.onReply = undefined;
@@ -104,7 +104,7 @@ async function burst(s: E2eSetup): Promise<void> {
     if (lastOf.has(marker)) covered++;
   };
   for (const m of lastOf) if (s.replies.has(m)) covered++;
-  await waitUntil(() => covered >= S, 600_000);
+  await waitProgress(() => covered >= S, () => s.replies.size, 60_000, () => `${covered}/${S} sessions done; unmatched sends ${s.unmatched.count}: ${s.unmatched.samples.join(' | ')}`);
   const elapsed = (performance.now() - t0) / 1000;
   const usage = cpu.read(N);
   s.onReply = undefined;
