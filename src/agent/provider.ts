@@ -17,6 +17,7 @@ import OpenAI, { APIError } from 'openai';
 import { InvalidOptionError, toError } from '../errors/index.js';
 import { silentLogger, type Logger } from '../log/index.js';
 import { ProviderBadResponseError, ProviderError, ProviderTimeoutError } from './errors.js';
+import { httpFetch } from './http-fetch.js';
 import { classifyError, DEFAULT_RETRY_POLICY, retryDelay, type RetryPolicy } from './retry.js';
 
 /** One message of a prompt. */
@@ -76,6 +77,8 @@ export interface ProviderOptions {
   random?: (() => number) | undefined;
   /** Waits between attempts. Default: an abortable setTimeout. */
   sleep?: ((ms: number, signal?: AbortSignal) => Promise<void>) | undefined;
+  /** The `fetch` the SDK uses. Default `httpFetch()` (node:http, cheaper per request than the built-in fetch). */
+  fetch?: typeof fetch | undefined;
 }
 
 /** Abortable wait; rejects with the signal's reason. Internal default of `ProviderOptions.sleep`. */
@@ -139,6 +142,7 @@ export class ProviderClient {
       apiKey: options.apiKey === undefined || options.apiKey === '' ? 'none' : options.apiKey,
       maxRetries: 0,
       timeout: this.timeoutMs,
+      fetch: options.fetch ?? httpFetch(),
     });
   }
 
