@@ -7,7 +7,8 @@
  * its message by a marker `m<N>` that the fake model echoes back (`re m<N>`).
  *
  * Environment: `GATEWAY_REPO` runs the gateway from another checkout (A/B runs with the same driver);
- * `E2E_CPU_PROF=<dir>` starts it with `--cpu-prof` (the profile is written when it exits).
+ * `E2E_CPU_PROF=<dir>` starts it with `--cpu-prof` (the profile is written when it exits); `E2E_NODE_FLAGS`
+ * adds Node flags (`--max-semi-space-size=32`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -201,7 +202,8 @@ function startGateway(configFile: string, profileName: string | undefined): Prom
   const repo = resolve(process.env['GATEWAY_REPO'] ?? join(import.meta.dirname, '..'));
   const profDir = process.env['E2E_CPU_PROF'];
   const prof = profDir !== undefined && profDir !== '' ? ['--cpu-prof', '--cpu-prof-dir', resolve(profDir), ...(profileName ? ['--cpu-prof-name', `${profileName}.cpuprofile`] : [])] : [];
-  const child = spawn(process.execPath, [...prof, '--import', 'tsx', 'src/cli/main.ts', 'start', '--config', configFile], {
+  const extra = (process.env['E2E_NODE_FLAGS'] ?? '').split(' ').filter((f) => f !== '');
+  const child = spawn(process.execPath, [...extra, ...prof, '--import', 'tsx', 'src/cli/main.ts', 'start', '--config', configFile], {
     cwd: repo,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
