@@ -76,6 +76,8 @@ export async function run(): Promise<void> {
           t0 = performance.now();
         }
         samples.push({ messages: answered, rssMB: procStats(s.pid).rssMB });
+        // Progress for a long run (stderr: the JSON line on stdout stays the result).
+        process.stderr.write(`soak: ${answered} answered, gateway RSS ${samples[samples.length - 1]!.rssMB} MB\n`);
         nextSample += every;
       }
       for (let k = 0; k < covered; k++) pushNext();
