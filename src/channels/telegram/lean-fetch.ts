@@ -84,6 +84,12 @@ export function leanFetch(options: LeanFetchOptions = {}): LeanFetch {
           done();
           reject(err);
         });
+        // A connection lost mid-answer: 'close' without 'end' (Node does not always emit 'error' then).
+        res.once('close', () => {
+          if (res.complete) return;
+          done();
+          reject(Object.assign(new Error('connection closed before the response ended'), { code: 'ECONNRESET' }));
+        });
         res.once('end', () => {
           done();
           const text = chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8');

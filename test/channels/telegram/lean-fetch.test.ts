@@ -3,6 +3,8 @@
  * errors, an abort tearing the request down, a refused connection keeping its code (so `isUnsentError` can
  * retry it), and non-string bodies handed to the fallback.
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Api, GrammyError, HttpError } from 'grammy';
 import { afterEach, describe, expect, it } from 'vitest';
 import { leanFetch } from '../../../src/channels/telegram/index.js';
@@ -54,6 +56,22 @@ describe('leanFetch', () => {
     const err = await api.getMe().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(HttpError);
     expect(isUnsentError(err)).toBe(true);
+  });
+
+  it('rejects when the connection drops in the middle of the answer', async () => {
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' });
+      res.write('{"ok":tr');
+      setImmediate(() => res.socket?.destroy());
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/bot1:x/getMe`;
+      const err = await leanFetch()(url, { method: 'POST', body: '{}' }).catch((e: unknown) => e);
+      expect((err as { code?: string }).code).toBe('ECONNRESET');
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
   });
 
   it('hands a non-string body (an upload) to the fallback fetch', async () => {
