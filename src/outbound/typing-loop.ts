@@ -2,8 +2,9 @@
  * Keeps a "typing…" indicator alive while a run works. Platforms expire the indicator on their own (Telegram
  * after ~5 s, Discord after ~10 s), so it has to be renewed: the loop calls `tick` after `delayMs` (default at
  * once) and then every `intervalMs` until stopped or aborted. A delay spares the platform call (and its HTTP
- * request) for replies that finish before anyone would notice the indicator. Calls never overlap (a slow tick delays the next one), failures are
- * logged and never end the run, and the timer is `unref()`'d so it cannot keep the process alive.
+ * request) for replies that finish before anyone would notice the indicator. Calls never overlap (a slow tick
+ * delays the next one), failures are logged and never end the run, and the timer is `unref()`'d so it cannot
+ * keep the process alive.
  */
 import { InvalidOptionError } from '../errors/index.js';
 import { silentLogger, type Logger } from '../log/index.js';
