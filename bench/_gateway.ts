@@ -79,6 +79,8 @@ export interface E2eSetup {
   model: FakeOpenAIServer;
   gateway: ChildProcess;
   pid: number;
+  /** The gateway's HTTP base URL (`/metrics` is open). */
+  url: string;
   /** Replies by marker (`m<N>` of the last user message of the run). */
   replies: Map<string, SeenReply>;
   /** `sendMessage` calls that answered no marker (error notices, refused sends): count and first samples. */
@@ -150,6 +152,7 @@ channels:
     model,
     gateway: undefined as unknown as ChildProcess,
     pid: 0,
+    url: '',
     replies,
     unmatched: { count: 0, samples: [] },
     onReply: undefined,
@@ -193,12 +196,14 @@ channels:
     replies.set(marker, reply);
     setup.onReply?.(marker, reply);
   };
-  setup.gateway = await startGateway(configFile, options.profileName);
+  const started = await startGateway(configFile, options.profileName);
+  setup.gateway = started.child;
+  setup.url = started.url;
   setup.pid = setup.gateway.pid!;
   return setup;
 }
 
-function startGateway(configFile: string, profileName: string | undefined): Promise<ChildProcess> {
+function startGateway(configFile: string, profileName: string | undefined): Promise<{ child: ChildProcess; url: string }> {
   const repo = resolve(process.env['GATEWAY_REPO'] ?? join(import.meta.dirname, '..'));
   const profDir = process.env['E2E_CPU_PROF'];
   const prof = profDir !== undefined && profDir !== '' ? ['--cpu-prof', '--cpu-prof-dir', resolve(profDir), ...(profileName ? ['--cpu-prof-name', `${profileName}.cpuprofile`] : [])] : [];
@@ -211,15 +216,23 @@ function startGateway(configFile: string, profileName: string | undefined): Prom
     let out = '';
     const onData = (c: Buffer): void => {
       out += c.toString();
-      if (out.includes('Switchyard is running')) {
+      const m = /Switchyard is running: chat (http:\/\/[^/\s]+)/.exec(out);
+      if (m !== null) {
         child.stdout?.off('data', onData);
         child.stdout?.resume();
-        resolve(child);
+        resolve({ child, url: m[1]! });
       }
     };
     child.stdout?.on('data', onData);
     child.once('exit', (code) => reject(new Error(`gateway exited (${code}) before ready`)));
   });
+}
+
+/** A gauge from the gateway's `/metrics` (Prometheus text), e.g. `nodejs_heap_size_used_bytes`; NaN if absent. */
+export async function gatewayMetric(url: string, name: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`) || new RegExp(`^\\w+_${name} `).test(l));
+  return line === undefined ? Number.NaN : Number(line.slice(line.lastIndexOf(' ') + 1));
 }
 
 /** Waits (polling every 20 ms) until `cond` holds; `describe` says what was missing when it times out. */

@@ -12,12 +12,16 @@
  * go, so this process stays flat too.
  */
 import { performance } from 'node:perf_hooks';
-import { CpuWindow, procStats, startE2e, waitUntil } from './_gateway.js';
+import { CpuWindow, gatewayMetric, procStats, startE2e, waitUntil } from './_gateway.js';
 import { emit, round } from './_util.js';
 
 function envInt(name: string, fallback: number): number {
   const v = Number(process.env[name] ?? '');
   return Number.isInteger(v) && v > 0 ? v : fallback;
+}
+
+function label(n: number): string {
+  return n % 1000 === 0 ? `${n / 1000}k` : String(n);
 }
 
 /** Runs the soak and prints one JSON line. */
@@ -29,7 +33,7 @@ export async function run(): Promise<void> {
   const every = envInt('SOAK_EVERY', N < 500_000 ? Math.max(1, Math.floor(N / 10)) : 50_000);
   const BASE = 10_000_000;
   const s = await startE2e({ profileName: `soak-${process.pid}` });
-  const samples: Array<{ messages: number; rssMB: number }> = [];
+  const samples: Array<{ messages: number; rssMB: number; heapMB?: number }> = [];
   try {
     let sent = 0;
     let answered = 0;
@@ -75,9 +79,16 @@ export async function run(): Promise<void> {
           cpu = new CpuWindow(s.pid);
           t0 = performance.now();
         }
-        samples.push({ messages: answered, rssMB: procStats(s.pid).rssMB });
-        // Progress for a long run (stderr: the JSON line on stdout stays the result).
-        process.stderr.write(`soak: ${answered} answered, gateway RSS ${samples[samples.length - 1]!.rssMB} MB\n`);
+        const sample: { messages: number; rssMB: number; heapMB?: number } = { messages: answered, rssMB: procStats(s.pid).rssMB };
+        samples.push(sample);
+        // The V8 heap in use (from the gateway's /metrics) tells JS objects kept alive from native memory.
+        void gatewayMetric(s.url, 'nodejs_heap_size_used_bytes')
+          .then((bytes) => {
+            sample.heapMB = round(bytes / 1_048_576, 1);
+            // Progress for a long run (stderr: the JSON line on stdout stays the result).
+            process.stderr.write(`soak: ${sample.messages} answered, gateway RSS ${sample.rssMB} MB, heap used ${sample.heapMB} MB\n`);
+          })
+          .catch(() => undefined);
         nextSample += every;
       }
       for (let k = 0; k < covered; k++) pushNext();
@@ -96,6 +107,10 @@ export async function run(): Promise<void> {
       return answered >= N;
     }, 7 * 24 * 3600_000);
     const secs = (performance.now() - t0) / 1000;
+    const lastSample = samples[samples.length - 1];
+    if (lastSample !== undefined && lastSample.heapMB === undefined) {
+      lastSample.heapMB = round((await gatewayMetric(s.url, 'nodejs_heap_size_used_bytes')) / 1_048_576, 1);
+    }
     const usage = cpu?.read();
     const first = samples[0]?.rssMB ?? 0;
     const max = Math.max(...samples.map((x) => x.rssMB));
@@ -112,7 +127,8 @@ export async function run(): Promise<void> {
       withinTenPct: growthPct <= 10,
       merged,
       maxLatencyMs: Math.round(maxLatencyMs),
-      rssSamples: samples.map((x) => `${Math.round(x.messages / 1000)}k:${x.rssMB}`).join(' '),
+      rssSamples: samples.map((x) => `${label(x.messages)}:${x.rssMB}`).join(' '),
+      heapSamples: samples.map((x) => `${label(x.messages)}:${x.heapMB ?? '?'}`).join(' '),
       cpuPct: usage?.gatewayCpuPct,
       benchCpuPct: usage?.benchCpuPct,
       load1: usage?.load1,
