@@ -1,5 +1,6 @@
 /**
- * Benchmark runner: `npm run bench` runs every benchmark, `npm run bench -- scheduler store` only those.
+ * Benchmark runner: `npm run bench` runs every benchmark except the opt-in ones (`OPT_IN`: long soaks),
+ * `npm run bench -- scheduler store` only those named (opt-in ones included when named).
  * Each benchmark is `bench/<name>.ts` exporting `run()`, printing one JSON line per workload through
  * `emit`. Afterwards the runner writes `bench/results/latest.json` and the table in `docs/BENCHMARKS.md`
  * (with the machine and Node version), so published figures always come from a real run.
@@ -12,6 +13,8 @@ import { fileURLToPath } from 'node:url';
 import { emit, emitted } from './_util.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
+/** Benchmarks run only when named: too long for the default set (`soak` pushes a million messages). */
+const OPT_IN = new Set(['soak']);
 const available = readdirSync(here)
   .filter((f) => f.endsWith('.ts') && f !== 'run.ts' && !f.startsWith('_'))
   .map((f) => f.slice(0, -3))
@@ -22,7 +25,7 @@ if (unknown.length > 0) {
   process.stderr.write(`Unknown benchmark(s): ${unknown.join(', ')}. Available: ${available.join(', ')}\n`);
   process.exit(2);
 }
-const names = wanted.length > 0 ? wanted : available;
+const names = wanted.length > 0 ? wanted : available.filter((n) => !OPT_IN.has(n));
 for (const name of names) {
   const mod = (await import(join(here, `${name}.ts`))) as { run?: () => Promise<void> };
   if (typeof mod.run !== 'function') {

@@ -19,6 +19,7 @@ import { silentLogger, type Logger } from '../log/index.js';
 import { ProviderBadResponseError, ProviderError, ProviderTimeoutError } from './errors.js';
 import { notify, type AgentObserver } from './observer.js';
 import { loadedOpenAISdk, loadOpenAISdk } from './openai-sdk.js';
+import { httpFetch } from './http-fetch.js';
 import { classifyError, DEFAULT_RETRY_POLICY, retryDelay, type RetryPolicy } from './retry.js';
 
 /** One message of a prompt. */
@@ -84,6 +85,8 @@ export interface ProviderOptions {
   random?: (() => number) | undefined;
   /** Waits between attempts. Default: an abortable setTimeout. */
   sleep?: ((ms: number, signal?: AbortSignal) => Promise<void>) | undefined;
+  /** The `fetch` the SDK uses. Default `httpFetch()` (node:http, cheaper per request than the built-in fetch). */
+  fetch?: typeof fetch | undefined;
 }
 
 /** Abortable wait; rejects with the signal's reason. Internal default of `ProviderOptions.sleep`. */
@@ -121,7 +124,7 @@ export class ProviderClient {
   readonly policy: RetryPolicy;
   /** Built on the first request: the SDK is imported then, not when the gateway starts (see openai-sdk.ts). */
   private client: OpenAI | undefined;
-  private readonly clientOptions: { baseURL: string; apiKey: string; maxRetries: number; timeout: number };
+  private readonly clientOptions: { baseURL: string; apiKey: string; maxRetries: number; timeout: number; fetch: typeof fetch };
   /** Turned off for good when the server rejects `stream_options` (older OpenAI-compatible servers). */
   private includeUsage: boolean;
   private readonly log: Logger;
@@ -149,6 +152,7 @@ export class ProviderClient {
       apiKey: options.apiKey === undefined || options.apiKey === '' ? 'none' : options.apiKey,
       maxRetries: 0,
       timeout: this.timeoutMs,
+      fetch: options.fetch ?? httpFetch(),
     };
   }
 

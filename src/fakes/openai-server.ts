@@ -162,6 +162,7 @@ export class FakeOpenAIServer {
       this.requests.push(record);
       res.on('finish', () => {
         record.finished = true;
+        record.finishedAt = performance.now();
       });
       res.on('close', () => {
         if (!record.finished) {

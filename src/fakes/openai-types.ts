@@ -82,6 +82,8 @@ export interface RecordedRequest {
   tokensSent: number;
   /** True once the response was fully written. */
   finished: boolean;
+  /** `performance.now()` when the response was fully written (the model's own time is `finishedAt - receivedAt`). */
+  finishedAt?: number;
   /** True when the client closed the socket before the response finished (an abort, a timeout). */
   closedByClient: boolean;
   /** `performance.now()` when the client closed the socket early. */

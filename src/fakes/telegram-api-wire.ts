@@ -43,6 +43,8 @@ export interface RecordedCall {
   params: Record<string, unknown>;
   /** `Date.now()` when the request arrived. */
   at: number;
+  /** `performance.now()` when the request arrived (sub-millisecond, for latency figures). */
+  perfAt?: number;
   /** HTTP status answered (0 when the connection was dropped without an answer). */
   status: number;
   /** The token in the URL. */

@@ -15,6 +15,7 @@
  */
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import {
   checkText,
   conflictPoll,
@@ -61,6 +62,11 @@ export class FakeTelegramApi {
   private webhook: { url: string; secret_token?: string | undefined; max_connections: number } | undefined;
   /** Highest offset a `getUpdates` call confirmed (updates below it are gone). */
   confirmedOffset = 0;
+  /**
+   * Called with each answered call (status set), so a benchmark can follow replies as they arrive instead of
+   * scanning `calls` over and over.
+   */
+  onCall: ((call: RecordedCall) => void) | undefined;
 
   private constructor(
     private readonly server: Server,
@@ -149,6 +155,16 @@ export class FakeTelegramApi {
     return this.allocMessageId(chatId);
   }
 
+  /**
+   * Forgets the recorded calls and the bot's sent messages (message ids keep counting). A long soak run calls
+   * it so the fake's own memory stays flat; tests never need it.
+   */
+  forgetHistory(): void {
+    this.calls.length = 0;
+    this.sent.clear();
+    this.drafts.clear();
+  }
+
   /** Updates not yet confirmed by an offset. */
   get pendingUpdates(): number {
     return this.updates.length;
@@ -197,6 +213,7 @@ export class FakeTelegramApi {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const at = Date.now();
+    const perfAt = performance.now();
     const m = /^\/bot([^/]+)\/([A-Za-z]+)$/.exec((req.url ?? '').split('?')[0]!);
     let params: Record<string, unknown> = {};
     try {
@@ -206,11 +223,12 @@ export class FakeTelegramApi {
     }
     if (!m) return this.reply(res, 404, { ok: false, error_code: 404, description: 'Not Found' });
     const [, token, method] = m as unknown as [string, string, string];
-    const call: RecordedCall = { method, params, at, status: 0, token };
+    const call: RecordedCall = { method, params, at, perfAt, status: 0, token };
     this.calls.push(call);
     const finish = (status: number, body: unknown): void => {
       call.status = status;
       this.reply(res, status, body);
+      this.onCall?.(call);
     };
     if (token !== this.token) return finish(401, { ok: false, error_code: 401, description: 'Unauthorized' });
 

@@ -1,8 +1,10 @@
 /**
  * Keeps a "typing…" indicator alive while a run works. Platforms expire the indicator on their own (Telegram
- * after ~5 s, Discord after ~10 s), so it has to be renewed: the loop calls `tick` at once and then every
- * `intervalMs` until stopped or aborted. Calls never overlap (a slow tick delays the next one), failures are
- * logged and never end the run, and the timer is `unref()`'d so it cannot keep the process alive.
+ * after ~5 s, Discord after ~10 s), so it has to be renewed: the loop calls `tick` after `delayMs` (default at
+ * once) and then every `intervalMs` until stopped or aborted. A delay spares the platform call (and its HTTP
+ * request) for replies that finish before anyone would notice the indicator. Calls never overlap (a slow tick
+ * delays the next one), failures are logged and never end the run, and the timer is `unref()`'d so it cannot
+ * keep the process alive.
  */
 import { InvalidOptionError } from '../errors/index.js';
 import { silentLogger, type Logger } from '../log/index.js';
@@ -13,6 +15,8 @@ export interface TypingLoopOptions {
   tick(signal: AbortSignal): Promise<void>;
   /** Time between the starts of two ticks (ms). Telegram ~4000, Discord ~8000. */
   intervalMs: number;
+  /** Wait before the first tick (ms); a loop stopped earlier never ticks. Default 0 (at once). */
+  delayMs?: number;
   /** Stops the loop when aborted (the run's signal). */
   signal?: AbortSignal;
   logger?: Logger;
@@ -31,6 +35,9 @@ export class TypingLoop {
     if (!Number.isFinite(options.intervalMs) || options.intervalMs <= 0) {
       throw new InvalidOptionError('intervalMs', 'a finite number > 0', options.intervalMs);
     }
+    if (options.delayMs !== undefined && (!Number.isFinite(options.delayMs) || options.delayMs < 0)) {
+      throw new InvalidOptionError('delayMs', 'a finite number >= 0', options.delayMs);
+    }
     this.logger = options.logger ?? silentLogger;
   }
 
@@ -44,13 +51,19 @@ export class TypingLoop {
     return this.running;
   }
 
-  /** Starts the loop (first tick at once). Idempotent; a stopped loop cannot be restarted. */
+  /** Starts the loop (first tick after `delayMs`). Idempotent; a stopped loop cannot be restarted. */
   start(): this {
     if (this.running || this.controller.signal.aborted) return this;
     if (this.options.signal?.aborted) return this;
     this.running = true;
     this.options.signal?.addEventListener('abort', this.onAbort, { once: true });
-    void this.tick();
+    const delay = this.options.delayMs ?? 0;
+    if (delay > 0) {
+      this.timer = setTimeout(() => void this.tick(), delay);
+      this.timer.unref?.();
+    } else {
+      void this.tick();
+    }
     return this;
   }
 

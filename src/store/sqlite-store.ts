@@ -152,7 +152,7 @@ export class SqliteStore implements Store {
     return this.writes.push((): AcceptResult => {
       const info = this.st.insertMessage.run(message.id, message.sessionKey, acceptedAt, envelope);
       return info.changes === 1 ? { status: 'accepted', seq: Number(info.lastInsertRowid) } : { status: 'duplicate' };
-    });
+    }, false, NO_KEYS);
   }
 
   async recordOutcomes(outcomes: StoredOutcome[]): Promise<void> {
@@ -160,12 +160,12 @@ export class SqliteStore implements Store {
     if (outcomes.length === 0) return;
     await this.writes.push(() => {
       for (const o of outcomes) this.writeOutcome(o);
-    }, true);
+    }, true, NO_KEYS);
   }
 
   async saveRun(run: RunRecord): Promise<void> {
     this.open('saveRun');
-    const transition = await this.writes.push(() => this.writeRun(run, false), true);
+    const transition = await this.writes.push(() => this.writeRun(run, false), true, NO_KEYS);
     if (transition !== undefined) this.emitTransition(transition);
   }
 
@@ -214,11 +214,12 @@ export class SqliteStore implements Store {
           return { ...e, id: Number(info.lastInsertRowid) };
         }),
       true,
+      entries.map((e) => historyKey(e.sessionKey)),
     );
   }
 
   async history(sessionKey: string): Promise<HistoryEntry[]> {
-    this.read('history');
+    this.readKey('history', historyKey(sessionKey));
     return (this.st.history.all({ k: sessionKey }) as HistoryRow[]).map(historyOf);
   }
 
@@ -233,7 +234,7 @@ export class SqliteStore implements Store {
       // The summary takes the id of the last entry it replaces, so it sorts before everything it did not.
       this.st.insertHistory.run(summary.throughId, sessionKey, 'summary', summary.content, null, summary.tokens ?? null, null, at);
       return true;
-    }, true);
+    }, true, [historyKey(sessionKey)]);
   }
 
   async addPin(pin: Omit<Pin, 'id'>, options: { autoCap?: number } = {}): Promise<Pin> {
@@ -247,16 +248,16 @@ export class SqliteStore implements Store {
         for (const { id: old } of autos.slice(0, Math.max(0, autos.length - cap))) this.st.deletePin.run(pin.sessionKey, old);
       }
       return { ...pin, id };
-    }, true);
+    }, true, [pinsKey(pin.sessionKey)]);
   }
 
   async removePin(sessionKey: string, pinId: number): Promise<boolean> {
     this.open('removePin');
-    return this.writes.push(() => this.st.deletePin.run(sessionKey, pinId).changes > 0);
+    return this.writes.push(() => this.st.deletePin.run(sessionKey, pinId).changes > 0, false, [pinsKey(sessionKey)]);
   }
 
   async listPins(sessionKey: string): Promise<Pin[]> {
-    this.read('listPins');
+    this.readKey('listPins', pinsKey(sessionKey));
     return (this.st.listPins.all(sessionKey) as PinRow[]).map(pinOf);
   }
 
@@ -303,7 +304,7 @@ export class SqliteStore implements Store {
   }
 
   async delivered(runId: string): Promise<DeliveryRecord[]> {
-    this.read('delivered');
+    this.readKey('delivered', deliveriesKey(runId));
     return (this.st.delivered.all(runId) as Array<{ run_id: string; chunk_index: number; platform_message_id: string }>).map((r) => ({
       runId: r.run_id,
       chunkIndex: r.chunk_index,
@@ -316,7 +317,7 @@ export class SqliteStore implements Store {
     const at = this.now();
     await this.writes.push(() => {
       this.st.insertDelivery.run(d.runId, d.chunkIndex, d.platformMessageId, ownerOfRunId(d.runId), at);
-    });
+    }, false, [deliveriesKey(d.runId)]);
   }
 
   /**
@@ -505,7 +506,7 @@ export class SqliteStore implements Store {
     // A cutoff the disk refused (full, read-only) is retried while it is still the session's latest, so a
     // `/stopall` during the fault still holds after a restart; a newer set supersedes the retry.
     const persist = (delayMs: number): void => {
-      this.writes.push(write).catch((err: unknown) => {
+      this.writes.push(write, false, NO_KEYS).catch((err: unknown) => {
         const retry = err instanceof StoreWriteError && !this.closed && this.cutoffCache.get(sessionKey) === current;
         this.log.error({ err, sessionKey, retryInMs: retry ? delayMs : undefined }, 'stale cutoff not stored');
         if (retry) setTimeout(() => persist(Math.min(CUTOFF_RETRY_MAX_MS, delayMs * 2)), delayMs).unref();
@@ -538,8 +539,21 @@ export class SqliteStore implements Store {
     this.open(operation);
     this.writes.flush();
   }
+
+  /** Before a read of one key: refuse when closed, and commit queued writes that may change it. */
+  private readKey(operation: string, key: string): void {
+    this.open(operation);
+    this.writes.flushFor(key);
+  }
 }
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/** Declared by writes that change no keyed read (messages, runs, outcomes, cutoffs). */
+const NO_KEYS: readonly string[] = [];
+/** Write-queue keys of the keyed reads (`history`, `listPins`, `delivered`). */
+const historyKey = (sessionKey: string): string => `h\u0000${sessionKey}`;
+const pinsKey = (sessionKey: string): string => `p\u0000${sessionKey}`;
+const deliveriesKey = (runId: string): string => `d\u0000${runId}`;

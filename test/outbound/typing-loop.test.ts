@@ -21,6 +21,25 @@ describe('TypingLoop', () => {
     expect(loop.active).toBe(false);
   });
 
+  it('waits delayMs before the first tick, and never ticks when stopped before it', async () => {
+    const at: number[] = [];
+    const t0 = Date.now();
+    const loop = new TypingLoop({ intervalMs: 4000, delayMs: 1000, tick: async () => void at.push(Date.now() - t0) }).start();
+    await vi.advanceTimersByTimeAsync(999);
+    expect(at).toEqual([]);
+    await vi.advanceTimersByTimeAsync(4500);
+    expect(at).toEqual([1000, 5000]);
+    loop.stop();
+
+    let fast = 0;
+    const quick = new TypingLoop({ intervalMs: 4000, delayMs: 1000, tick: async () => void fast++ }).start();
+    await vi.advanceTimersByTimeAsync(300);
+    quick.stop(); // the reply came first
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(fast).toBe(0);
+    expect(() => new TypingLoop({ intervalMs: 1000, delayMs: -1, tick: async () => undefined })).toThrow(/delayMs/);
+  });
+
   it('stops when the run signal aborts, and survives failing ticks', async () => {
     const ac = new AbortController();
     let n = 0;

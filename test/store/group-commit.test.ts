@@ -42,6 +42,29 @@ describe('group commit', () => {
     await store.close();
   });
 
+  it('a keyed read (history, deliveries) commits early only when a queued write touches its key', async () => {
+    const store = new SqliteStore({ path: ':memory:' });
+    await store.appendHistory([{ sessionKey: 's1', role: 'user', content: 'hi', at: 1 }]);
+    const before = store.commits;
+    // Unrelated writes queued: the reads do not cut the batch, and see what was committed.
+    const pending = [store.accept(msg(1)), store.record({ runId: 'other#1', chunkIndex: 0, platformMessageId: '9' })];
+    expect((await store.history('s1')).map((e) => e.content)).toEqual(['hi']);
+    expect(await store.delivered('r#1')).toEqual([]);
+    expect(store.commits).toBe(before);
+    // A queued write of the same key is read (read-your-writes), which commits the batch.
+    const appended = store.appendHistory([{ sessionKey: 's1', role: 'assistant', content: 'yo', at: 2 }]);
+    expect((await store.history('s1')).map((e) => e.content)).toEqual(['hi', 'yo']);
+    expect(store.commits).toBe(before + 1);
+    const recorded = store.record({ runId: 'r#1', chunkIndex: 0, platformMessageId: '10' });
+    expect(await store.delivered('r#1')).toEqual([{ runId: 'r#1', chunkIndex: 0, platformMessageId: '10' }]);
+    // A write that names no keys (a pairing) counts as touching everything.
+    const paired = store.savePairing({ channelId: 'c', code: 'ABC123', senderId: 'u', senderName: 'U', createdAt: 1, expiresAt: 10 ** 13 });
+    await store.history('s2');
+    expect(store.commits).toBe(before + 3);
+    await Promise.all([...pending, appended, recorded, paired]);
+    await store.close();
+  });
+
   it('rejects every write of a batch whose commit fails, and stores none of them', async () => {
     const db = new Database(':memory:');
     db.pragma('foreign_keys = ON');

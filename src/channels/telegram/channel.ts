@@ -51,7 +51,7 @@ export class TelegramChannel implements ChannelAdapter {
     this.o = resolveTelegramOptions(options);
     this.id = this.o.id;
     this.bot = new Bot(this.o.token, {
-      client: { apiRoot: this.o.apiRoot },
+      client: { apiRoot: this.o.apiRoot, fetch: this.o.fetch as unknown as typeof fetch },
       ...(this.o.botInfo !== undefined ? { botInfo: this.o.botInfo } : {}),
     });
     this.bot.api.config.use(...telegramRetryTransformers({ ...this.o.retry, onRateLimited: this.o.onRateLimited }));
@@ -202,6 +202,7 @@ export class TelegramChannel implements ChannelAdapter {
             }
           : undefined,
       typingIntervalMs: this.o.typingIntervalMs,
+      typingDelayMs: this.o.typingDelayMs,
       cleanupTimeoutMs: 5000,
     });
   }

@@ -10,3 +10,4 @@ export { TelegramAuthError, TelegramConflictError, TelegramSendError } from './e
 export { TELEGRAM_MAX_TEXT } from './reply-stream.js';
 export type { TelegramPacing } from './sender.js';
 export type { RateLimitInfo } from './transport.js';
+export { leanFetch, type LeanFetch, type LeanFetchOptions, type LeanResponse } from './lean-fetch.js';

@@ -8,6 +8,7 @@ import { InvalidOptionError } from '../../errors/index.js';
 import { silentLogger, type Logger } from '../../log/index.js';
 import type { DeliveryLog, IngressPort } from '../ports.js';
 import type { GroupScope } from '../session-key.js';
+import { leanFetch, type LeanFetch } from './lean-fetch.js';
 import type { TelegramPacing } from './sender.js';
 import type { RateLimitInfo } from './transport.js';
 
@@ -52,6 +53,16 @@ export interface TelegramChannelOptions {
   streaming?: { enabled?: boolean; editIntervalMs?: number; groupEditIntervalMs?: number; minInitialChars?: number; drafts?: boolean };
   /** Typing indicator renewal (ms). Default 4000 (Telegram shows it for ~5 s). */
   typingIntervalMs?: number;
+  /**
+   * Wait before the first typing indicator (ms). Default 1000: a reply that arrives sooner needs none, and most
+   * replies of a busy bot would otherwise cost a second Bot API call each. 0 = at once.
+   */
+  typingDelayMs?: number;
+  /**
+   * The `fetch` grammY uses for Bot API calls. Default `leanFetch()` (node:http on a keep-alive agent for the
+   * JSON calls; grammY's default node-fetch costs about a quarter more CPU per call, the built-in fetch ~2.5x).
+   */
+  fetch?: LeanFetch | undefined;
   /** Pacing. Default 1000 ms between messages in a chat, 20 per minute in a group, 30 per second bot-wide. */
   pacing?: Partial<TelegramPacing>;
   /** Long polling. Default timeout 25 s; backoff 1 s doubling to 60 s on conflicts and failures. */
@@ -81,6 +92,8 @@ export interface ResolvedTelegramOptions {
   readonly groupScope: GroupScope;
   readonly streaming: { enabled: boolean; editIntervalMs: number; groupEditIntervalMs: number; minInitialChars: number; drafts: boolean };
   readonly typingIntervalMs: number;
+  readonly typingDelayMs: number;
+  readonly fetch: LeanFetch;
   readonly pacing: TelegramPacing;
   readonly polling: { timeoutSeconds: number; backoffInitialMs: number; backoffMaxMs: number };
   readonly retry: { maxRetryAfterSeconds: number; maxRetries: number };
@@ -160,6 +173,8 @@ export function resolveTelegramOptions(o: TelegramChannelOptions): ResolvedTeleg
       drafts: o.streaming?.drafts ?? false,
     },
     typingIntervalMs,
+    typingDelayMs: nonNegative('typingDelayMs', o.typingDelayMs, 1000),
+    fetch: o.fetch ?? leanFetch(),
     pacing: {
       chatIntervalMs: nonNegative('pacing.chatIntervalMs', o.pacing?.chatIntervalMs, 1000),
       groupPerMinute,

@@ -1,5 +1,5 @@
 /**
- * One run's reply in a Telegram chat: typing every ~4 s while the run works, a plain-text preview edited at a
+ * One run's reply in a Telegram chat: typing every ~4 s while the run works (from ~1 s in: a fast reply needs none), a plain-text preview edited at a
  * bounded rate while the model streams, and at the end the final Markdown chunked at 4096 and delivered as real
  * messages (the preview message becomes the first chunk, so the chat does not flicker).
  *
@@ -37,6 +37,8 @@ export interface TelegramReplyStreamOptions {
    */
   drafts?: { onUnsupported(): void } | undefined;
   typingIntervalMs: number;
+  /** Wait before the first typing indicator (a fast reply sends none). */
+  typingDelayMs: number;
   /** Bounds cleanup calls made after the run ended (deleting a preview). */
   cleanupTimeoutMs: number;
 }
@@ -54,6 +56,7 @@ export class TelegramReplyStream implements ReplyStream {
     this.previewKind = o.drafts !== undefined && o.target.peer === 'dm' ? 'draft' : 'message';
     this.typing = new TypingLoop({
       intervalMs: o.typingIntervalMs,
+      delayMs: o.typingDelayMs,
       signal: o.signal,
       logger: o.logger,
       tick: (signal) => o.sender.typing(o.target, signal),

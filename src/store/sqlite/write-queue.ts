@@ -13,6 +13,11 @@
  * - If SQLite aborts the transaction itself mid-batch (disk full), the whole batch is rejected: nothing of it
  *   was stored, and nothing runs outside the transaction.
  * - `flush()` runs the queue synchronously: reads call it first, so a read sees every write queued before it.
+ *   A read of one key (a session's history, a run's deliveries) calls `flushFor(key)` instead, which commits
+ *   early only if a queued write declared that key, or declared none (a write that names no keys counts as
+ *   touching everything). Flushing on every read cut the group commits of a busy gateway into one small
+ *   transaction per read (three reads per turn); reads of untouched keys see committed state, which is all
+ *   there is for them.
  * - An operation refused by the environment (disk full, read-only file, I/O error, lock) is rejected with
  *   `options.writeError(cause)` (the store's typed `E_STORE_WRITE`); other failures (a constraint, a bug)
  *   keep their own error.
@@ -21,9 +26,13 @@
  */
 import type Database from 'better-sqlite3';
 
+/** Keys a queued write touches (for `flushFor`); `undefined` = any key. */
+export type WriteKeys = readonly string[] | undefined;
+
 interface Pending {
   op: () => unknown;
   atomic: boolean;
+  keys: WriteKeys;
   resolve: (value: unknown) => void;
   reject: (err: unknown) => void;
 }
@@ -44,6 +53,10 @@ export interface WriteQueueOptions {
 export class WriteQueue {
   private queue: Pending[] = [];
   private scheduled = false;
+  /** Queued writes that named no keys (touch anything). */
+  private broad = 0;
+  /** Queued writes per declared key. */
+  private readonly pendingKeys = new Map<string, number>();
   private readonly begin: Database.Statement;
   private readonly commit: Database.Statement;
   private readonly rollback: Database.Statement;
@@ -61,10 +74,15 @@ export class WriteQueue {
     this.maxBatch = options.maxBatch ?? 4096;
   }
 
-  /** Queues `op` for the next group commit. `atomic` runs it in a savepoint (for multi-statement ops). */
-  push<T>(op: () => T, atomic = false): Promise<T> {
+  /**
+   * Queues `op` for the next group commit. `atomic` runs it in a savepoint (for multi-statement ops). `keys`
+   * names what keyed reads it can change (`[]`: none of them); omitted, it counts as touching every key.
+   */
+  push<T>(op: () => T, atomic = false, keys?: WriteKeys): Promise<T> {
+    if (keys === undefined) this.broad++;
+    else for (const k of keys) this.pendingKeys.set(k, (this.pendingKeys.get(k) ?? 0) + 1);
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ op, atomic, resolve: resolve as (v: unknown) => void, reject });
+      this.queue.push({ op, atomic, keys, resolve: resolve as (v: unknown) => void, reject });
       if (this.queue.length >= this.maxBatch) this.flush();
       else if (!this.scheduled) {
         this.scheduled = true;
@@ -88,11 +106,18 @@ export class WriteQueue {
     this.flush();
   };
 
+  /** Commits the queue now if a queued write may change what a read of `key` returns. */
+  flushFor(key: string): void {
+    if (this.broad > 0 || this.pendingKeys.has(key)) this.flush();
+  }
+
   /** Runs and commits everything queued, synchronously. */
   flush(): void {
     if (this.queue.length === 0) return;
     const batch = this.queue;
     this.queue = [];
+    this.broad = 0;
+    this.pendingKeys.clear();
     const results = new Array<unknown>(batch.length);
     const errors = new Array<unknown>(batch.length);
     try {

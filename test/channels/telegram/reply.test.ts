@@ -147,7 +147,7 @@ describe('TelegramChannel replies (real grammY against the fake Bot API)', () =>
   });
 
   it('sends typing every interval while the run works, in the forum topic', async () => {
-    h = await harness({ typingIntervalMs: 100, streaming: { enabled: false } });
+    h = await harness({ typingIntervalMs: 100, typingDelayMs: 0, streaming: { enabled: false } });
     await h.channel.start();
     const reply = h.channel.openReply(targetOf(forum, { threadId: '77' }), { runId: 'r-typing', signal: new AbortController().signal });
     await new Promise((r) => setTimeout(r, 350));
@@ -161,6 +161,15 @@ describe('TelegramChannel replies (real grammY against the fake Bot API)', () =>
     await new Promise((r) => setTimeout(r, 300));
     expect(h.fake.callsOf('sendChatAction').length).toBe(n); // stopped with the reply
     expect(h.fake.messagesIn(forum.id, 77)).toHaveLength(1);
+  });
+
+  it('sends no typing indicator for a reply that completes before typingDelayMs', async () => {
+    h = await harness({ typingDelayMs: 60_000, streaming: { enabled: false } });
+    await h.channel.start();
+    const reply = h.channel.openReply(targetOf(dmAlice), { runId: 'r-fast', signal: new AbortController().signal });
+    await reply.complete('quick answer');
+    expect(h.fake.messagesIn(dmAlice.id)).toHaveLength(1);
+    expect(h.fake.callsOf('sendChatAction')).toHaveLength(0);
   });
 
   it('sends nothing after the run is aborted, and removes the preview on cancel', async () => {

@@ -1,0 +1,272 @@
+/**
+ * Harness shared by the end-to-end benchmarks (`e2e`, `soak`): the fake Bot API and the fake model in this
+ * process, the gateway (`switchyard start`) as a child process, and per-message timing taken at the fakes.
+ *
+ * Timing is taken where it can be trusted: the update's push time (driver), the model request's arrival and
+ * end (fake model, `performance.now()`), and the reply's arrival at the fake Bot API. Each reply is matched to
+ * its message by a marker `m<N>` that the fake model echoes back (`re m<N>`).
+ *
+ * Environment: `GATEWAY_REPO` runs the gateway from another checkout (A/B runs with the same driver);
+ * `E2E_CPU_PROF=<dir>` starts it with `--cpu-prof` (the profile is written when it exits); `E2E_NODE_FLAGS`
+ * adds Node flags (`--max-semi-space-size=32`).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { FakeOpenAIServer } from '../src/fakes/index.js';
+import type { RecordedRequest } from '../src/fakes/openai-types.js';
+import { FakeTelegramApi } from '../src/fakes/telegram-api.js';
+import { round } from './_util.js';
+
+/** The fake model's latency (one chunk after this delay). */
+export const MODEL_MS = 20;
+
+/** CPU ticks (utime + stime, 1/100 s) and RSS of a process, from /proc. */
+export function procStats(pid: number): { cpuTicks: number; rssMB: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const cpuTicks = Number(stat[11]) + Number(stat[12]); // utime + stime (fields 14, 15)
+  const rssKB = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+  return { cpuTicks, rssMB: round(rssKB / 1024, 1) };
+}
+
+/** CPU of both processes over a window: the gateway child (from /proc) and this bench process (fakes + driver). */
+export class CpuWindow {
+  private readonly g0: number;
+  private readonly b0 = process.cpuUsage();
+  private readonly t0 = performance.now();
+  private readonly load0 = loadavg()[0]!;
+
+  constructor(private readonly pid: number) {
+    this.g0 = procStats(pid).cpuTicks;
+  }
+
+  /**
+   * % of one core used by the gateway and by the bench process since construction, the gateway's CPU ms per
+   * message (`messages` handled in the window; robust on a shared machine, where latency is not), and the
+   * load average.
+   */
+  read(messages = 0): {
+    gatewayCpuPct: number;
+    gatewayCpuMsPerMsg: number;
+    benchCpuPct: number;
+    gatewayRssMB: number;
+    load1: number;
+  } {
+    const s = procStats(this.pid);
+    const secs = (performance.now() - this.t0) / 1000;
+    const b = process.cpuUsage(this.b0);
+    return {
+      gatewayCpuPct: round(((s.cpuTicks - this.g0) / 100 / secs) * 100, 1),
+      gatewayCpuMsPerMsg: messages > 0 ? round(((s.cpuTicks - this.g0) * 10) / messages, 2) : 0,
+      benchCpuPct: round(((b.user + b.system) / 1e6 / secs) * 100, 1),
+      gatewayRssMB: s.rssMB,
+      load1: round(Math.max(this.load0, loadavg()[0]!), 2),
+    };
+  }
+}
+
+/** A reply seen at the fake Bot API. */
+export interface SeenReply {
+  /** `performance.now()` when `sendMessage` arrived. */
+  at: number;
+}
+
+/** The running setup: fakes here, gateway in a child. */
+export interface E2eSetup {
+  tg: FakeTelegramApi;
+  model: FakeOpenAIServer;
+  gateway: ChildProcess;
+  pid: number;
+  /** The gateway's HTTP base URL (`/metrics` is open). */
+  url: string;
+  /** Replies by marker (`m<N>` of the last user message of the run). */
+  replies: Map<string, SeenReply>;
+  /** `sendMessage` calls that answered no marker (error notices, refused sends): count and first samples. */
+  unmatched: { count: number; samples: string[] };
+  /** Called with each reply as it arrives (after it is put in `replies`). */
+  onReply: ((marker: string, reply: SeenReply) => void) | undefined;
+  /** Model requests by marker, moved out of `model.requests` by `takeModelRequests`. */
+  modelRuns: Map<string, { receivedAt: number; finishedAt: number }>;
+  /** Pushes a DM from user/chat `chatId` with marker `m<marker>`; returns the push time. */
+  push(chatId: number, marker: number): number;
+  /** Moves finished model requests into `modelRuns` and forgets them in the fake (bounded memory). */
+  takeModelRequests(): void;
+  close(): Promise<void>;
+}
+
+/** The last marker in a text (a follow-up turn renders its messages as one user message, the newest last). */
+function markerOf(text: string): string | undefined {
+  const all = text.match(/m\d+/g);
+  return all === null ? undefined : all[all.length - 1];
+}
+
+function lastUserText(r: RecordedRequest): string {
+  const msgs = r.body?.messages ?? [];
+  for (let i = msgs.length - 1; i >= 0; i--) {
+    const m = msgs[i]!;
+    if (m.role === 'user') return typeof m.content === 'string' ? m.content : JSON.stringify(m.content);
+  }
+  return '';
+}
+
+/** Starts the fakes and the gateway; resolves once it says it is running. */
+export async function startE2e(options: { profileName?: string } = {}): Promise<E2eSetup> {
+  const dir = mkdtempSync(join(tmpdir(), 'switchyard-e2e-'));
+  const tg = await FakeTelegramApi.start({ maxPollMs: 1000 });
+  const model = new FakeOpenAIServer({ tokenDelayMs: MODEL_MS });
+  // One chunk after MODEL_MS: the model's latency is fixed and known (and measured per request anyway).
+  model.respondWith((req) => {
+    const marker = markerOf(lastUserText({ body: req } as RecordedRequest)) ?? '?';
+    return { kind: 'reply', text: `re ${marker}`, chunks: [`re ${marker}`] };
+  });
+  await model.start();
+  const configFile = join(dir, 'switchyard.yaml');
+  writeFileSync(
+    configFile,
+    `store: { path: ${JSON.stringify(join(dir, 'db.sqlite'))} }
+http: { host: 127.0.0.1, port: 0 }
+log: { level: warn }
+lanes: { main: 256 }
+agents:
+  default:
+    provider: { baseUrl: "${model.url}", model: fake, timeoutMs: 30000, maxAttempts: 1 }
+    contextWindow: 32768
+channels:
+  - id: tg
+    type: telegram
+    token: "${tg.token}"
+    apiRoot: "${tg.apiRoot}"
+    streaming: { enabled: false }
+    # The fake Bot API has no rate limits: pacing at Telegram's (30 msgs/s across the bot) would measure the
+    # pacer, not the gateway.
+    pacing: { chatIntervalMs: 0, globalPerSecond: 1000000 }
+    queue: { mode: followup, debounceMs: 0, cap: 100 }
+    access: { dm: open }
+`,
+  );
+  const replies = new Map<string, SeenReply>();
+  const setup: E2eSetup = {
+    tg,
+    model,
+    gateway: undefined as unknown as ChildProcess,
+    pid: 0,
+    url: '',
+    replies,
+    unmatched: { count: 0, samples: [] },
+    onReply: undefined,
+    modelRuns: new Map(),
+    push(chatId, marker) {
+      const at = performance.now();
+      tg.pushMessage({ chat: { id: chatId, type: 'private', first_name: 'u' }, from: { id: chatId, is_bot: false, first_name: 'u' }, text: `hello m${marker}` });
+      return at;
+    },
+    takeModelRequests() {
+      const keep: RecordedRequest[] = [];
+      for (const r of model.requests) {
+        if (r.finishedAt === undefined) {
+          if (!r.closedByClient) keep.push(r);
+          continue;
+        }
+        const marker = markerOf(lastUserText(r));
+        if (marker !== undefined) setup.modelRuns.set(marker, { receivedAt: r.receivedAt, finishedAt: r.finishedAt });
+      }
+      model.requests.length = 0;
+      model.requests.push(...keep);
+    },
+    async close() {
+      setup.gateway.kill('SIGTERM');
+      await new Promise((r) => setup.gateway.once('exit', r));
+      await tg.close();
+      await model.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  tg.onCall = (call) => {
+    if (call.method !== 'sendMessage') return;
+    const marker = call.status === 200 ? markerOf(String(call.params['text'])) : undefined;
+    if (marker === undefined) {
+      // An error notice or a refused send: the bench reports these when it stalls.
+      setup.unmatched.count++;
+      if (setup.unmatched.samples.length < 5) setup.unmatched.samples.push(`${call.status} ${String(call.params['text']).slice(0, 160)}`);
+      return;
+    }
+    const reply = { at: call.perfAt ?? performance.now() };
+    replies.set(marker, reply);
+    setup.onReply?.(marker, reply);
+  };
+  const started = await startGateway(configFile, options.profileName);
+  setup.gateway = started.child;
+  setup.url = started.url;
+  setup.pid = setup.gateway.pid!;
+  return setup;
+}
+
+function startGateway(configFile: string, profileName: string | undefined): Promise<{ child: ChildProcess; url: string }> {
+  const repo = resolve(process.env['GATEWAY_REPO'] ?? join(import.meta.dirname, '..'));
+  const profDir = process.env['E2E_CPU_PROF'];
+  const prof = profDir !== undefined && profDir !== '' ? ['--cpu-prof', '--cpu-prof-dir', resolve(profDir), ...(profileName ? ['--cpu-prof-name', `${profileName}.cpuprofile`] : [])] : [];
+  const extra = (process.env['E2E_NODE_FLAGS'] ?? '').split(' ').filter((f) => f !== '');
+  const child = spawn(process.execPath, [...extra, ...prof, '--import', 'tsx', 'src/cli/main.ts', 'start', '--config', configFile], {
+    cwd: repo,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const onData = (c: Buffer): void => {
+      out += c.toString();
+      const m = /Switchyard is running: chat (http:\/\/[^/\s]+)/.exec(out);
+      if (m !== null) {
+        child.stdout?.off('data', onData);
+        child.stdout?.resume();
+        resolve({ child, url: m[1]! });
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`gateway exited (${code}) before ready`)));
+  });
+}
+
+/** A gauge from the gateway's `/metrics` (Prometheus text), e.g. `nodejs_heap_size_used_bytes`; NaN if absent. */
+export async function gatewayMetric(url: string, name: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`) || new RegExp(`^\\w+_${name} `).test(l));
+  return line === undefined ? Number.NaN : Number(line.slice(line.lastIndexOf(' ') + 1));
+}
+
+/** Waits (polling every 20 ms) until `cond` holds; `describe` says what was missing when it times out. */
+export async function waitUntil(cond: () => boolean, timeoutMs: number, describe?: () => string): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out${describe ? `: ${describe()}` : ''}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
+ * Waits until `done()`, failing when `progress()` has not moved for `stallMs` (a lost reply must not hold a
+ * benchmark for ten minutes).
+ */
+export async function waitProgress(done: () => boolean, progress: () => number, stallMs: number, describe: () => string): Promise<void> {
+  let last = progress();
+  let lastAt = Date.now();
+  await waitUntil(
+    () => {
+      const p = progress();
+      if (p !== last) {
+        last = p;
+        lastAt = Date.now();
+      } else if (Date.now() - lastAt > stallMs) {
+        throw new Error(`stalled: ${describe()}`);
+      }
+      return done();
+    },
+    24 * 3600_000,
+  );
+}
+
+/** Sleeps `ms`. */
+export function sleepMs(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

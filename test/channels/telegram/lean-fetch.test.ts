@@ -1,0 +1,89 @@
+/**
+ * `leanFetch` under grammY's real `Api` against the fake Bot API (real HTTP on loopback): results, Bot API
+ * errors, an abort tearing the request down, a refused connection keeping its code (so `isUnsentError` can
+ * retry it), and non-string bodies handed to the fallback.
+ */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Api, GrammyError, HttpError } from 'grammy';
+import { afterEach, describe, expect, it } from 'vitest';
+import { leanFetch } from '../../../src/channels/telegram/index.js';
+import { isUnsentError } from '../../../src/channels/telegram/transport.js';
+import { FakeTelegramApi } from '../../../src/fakes/telegram-api.js';
+
+describe('leanFetch', () => {
+  let fake: FakeTelegramApi | undefined;
+  afterEach(async () => {
+    await fake?.close();
+    fake = undefined;
+  });
+
+  const apiOf = (f: FakeTelegramApi, apiRoot = f.apiRoot): Api =>
+    new Api(f.token, { apiRoot, fetch: leanFetch() as unknown as typeof fetch });
+
+  it('sends JSON calls and reads results and Bot API errors', async () => {
+    fake = await FakeTelegramApi.start();
+    const api = apiOf(fake);
+    const sent = await api.sendMessage(42, 'hello <b>world</b>', { parse_mode: 'HTML' });
+    expect(sent.message_id).toBeGreaterThan(0);
+    expect(fake.messagesIn(42).map((m) => m.parse_mode)).toEqual(['HTML']);
+    const err = await api.editMessageText(42, 999, 'x').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(GrammyError);
+    expect((err as GrammyError).description).toMatch(/message to edit not found/);
+    expect((await api.getMe()).username).toBe(fake.bot.username);
+  });
+
+  it('tears the request down when the signal aborts', async () => {
+    fake = await FakeTelegramApi.start();
+    const api = apiOf(fake);
+    fake.failNext('sendMessage', { kind: 'delay', ms: 5000 });
+    const ac = new AbortController();
+    const pending = api.sendMessage(42, 'slow', undefined, ac.signal as never).catch((e: unknown) => e);
+    // Abort once the request reached the server.
+    while (fake.callsOf('sendMessage').length === 0) await new Promise((r) => setImmediate(r));
+    ac.abort();
+    const err = await pending;
+    expect(err).toBeInstanceOf(HttpError);
+    expect(((err as HttpError).error as Error).name).toBe('AbortError');
+  });
+
+  it('keeps the code of a refused connection, so the call counts as never sent', async () => {
+    fake = await FakeTelegramApi.start();
+    const closed = fake.apiRoot;
+    await fake.close();
+    fake = undefined;
+    const api = new Api('1:x', { apiRoot: closed, fetch: leanFetch() as unknown as typeof fetch });
+    const err = await api.getMe().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(HttpError);
+    expect(isUnsentError(err)).toBe(true);
+  });
+
+  it('rejects when the connection drops in the middle of the answer', async () => {
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' });
+      res.write('{"ok":tr');
+      setImmediate(() => res.socket?.destroy());
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/bot1:x/getMe`;
+      const err = await leanFetch()(url, { method: 'POST', body: '{}' }).catch((e: unknown) => e);
+      expect((err as { code?: string }).code).toBe('ECONNRESET');
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
+  it('hands a non-string body (an upload) to the fallback fetch', async () => {
+    const seen: unknown[] = [];
+    const fallback = (async (_url: unknown, init?: RequestInit) => {
+      seen.push(init?.body);
+      return new Response(JSON.stringify({ ok: true, result: true }), { status: 200 });
+    }) as typeof fetch;
+    const lean = leanFetch({ fallback });
+    const body = new Uint8Array([1, 2, 3]);
+    const res = await lean('http://127.0.0.1:9/bot1:x/sendDocument', { method: 'POST', body });
+    expect(await res.json()).toEqual({ ok: true, result: true });
+    expect(seen).toEqual([body]);
+  });
+});
