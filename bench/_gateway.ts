@@ -11,7 +11,7 @@
  * adds Node flags (`--max-semi-space-size=32`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -219,7 +219,10 @@ function startGateway(configFile: string, profileName: string | undefined): Prom
       const m = /Switchyard is running: chat (http:\/\/[^/\s]+)/.exec(out);
       if (m !== null) {
         child.stdout?.off('data', onData);
-        child.stdout?.resume();
+        // E2E_GATEWAY_LOG=<file> keeps the gateway's log lines (warn and up in the bench config) for a post-mortem.
+        const logFile = process.env['E2E_GATEWAY_LOG'];
+        if (logFile !== undefined && logFile !== '') child.stdout?.pipe(createWriteStream(logFile, { flags: 'a' }));
+        else child.stdout?.resume();
         resolve({ child, url: m[1]! });
       }
     };

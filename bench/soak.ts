@@ -59,12 +59,17 @@ export async function run(): Promise<void> {
       const list = inFlight.get(i % S);
       if (list === undefined) return;
       let covered = 0;
+      const firstAt = list[0]?.at ?? reply.at;
       while (list.length > 0 && list[0]!.i <= i) {
         maxLatencyMs = Math.max(maxLatencyMs, reply.at - list.shift()!.at);
         covered++;
       }
       if (list.length === 0) inFlight.delete(i % S);
       if (covered === 0) return;
+      if (covered > 1 && process.env['SOAK_TRACE'] === '1') {
+        // Which message waited for its session's next one, and how long: for a post-mortem with E2E_GATEWAY_LOG.
+        process.stderr.write(`soak: reply to m${BASE + i} covered ${covered} messages; the oldest waited ${Math.round(reply.at - firstAt)} ms\n`);
+      }
       merged += covered - 1;
       answered += covered;
       if (answered >= nextForget) {
