@@ -10,6 +10,11 @@
  * Semantics kept: the request is torn down when `signal` aborts (rejecting with an `AbortError`, as
  * node-fetch does); socket errors keep their `code` (`ECONNREFUSED`…), which `isUnsentError` relies on;
  * HTTP error statuses resolve (grammY reads `ok: false` and `error_code` from the JSON body).
+ *
+ * Keep-alive race: a server closes an idle kept-alive connection just as a request is written on it, and the
+ * request fails with ECONNRESET / EPIPE before any answer. The server never read it, so it is sent again once
+ * on a fresh connection (the pattern Node's docs give for `request.reusedSocket`). Without this, the 1M-message
+ * soak lost ~1 reply in 100k to "Network request for 'sendMessage' failed" (the run failed and said so).
  */
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
@@ -53,7 +58,7 @@ export function leanFetch(options: LeanFetchOptions = {}): LeanFetch {
     }
     const url = typeof input === 'string' ? new URL(input) : input;
     const signal = init.signal ?? undefined;
-    return new Promise<LeanResponse>((resolve, reject) => {
+    const send = (retriedStaleSocket: boolean): Promise<LeanResponse> => new Promise<LeanResponse>((resolve, reject) => {
       if (signal?.aborted) {
         reject(abortError(signal));
         return;
@@ -73,11 +78,15 @@ export function leanFetch(options: LeanFetchOptions = {}): LeanFetch {
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       const done = (): void => signal?.removeEventListener('abort', onAbort);
-      req.once('error', (err) => {
+      let answered = false;
+      req.once('error', (err: Error & { code?: string }) => {
         done();
-        reject(err);
+        const stale = req.reusedSocket && !answered && !retriedStaleSocket && !signal?.aborted && (err.code === 'ECONNRESET' || err.code === 'EPIPE');
+        if (stale) resolve(send(true));
+        else reject(err);
       });
       req.once('response', (res: IncomingMessage) => {
+        answered = true;
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.once('error', (err) => {
@@ -110,5 +119,6 @@ export function leanFetch(options: LeanFetchOptions = {}): LeanFetch {
       });
       req.end(payload);
     });
+    return send(false);
   };
 }
