@@ -131,6 +131,9 @@ export async function run(): Promise<void> {
       rssGrowthPct: growthPct,
       withinTenPct: growthPct <= 10,
       merged,
+      // Sends that answered no marker: failure or drop notices (each message that got one was then counted by
+      // its session's next reply, as "merged").
+      otherSends: s.unmatched.count,
       maxLatencyMs: Math.round(maxLatencyMs),
       rssSamples: samples.map((x) => `${label(x.messages)}:${x.rssMB}`).join(' '),
       heapSamples: samples.map((x) => `${label(x.messages)}:${x.heapMB ?? '?'}`).join(' '),

@@ -10,6 +10,11 @@
  * Kept: the caller's `signal` tears the request (and the streaming body) down; socket errors keep their
  * `code` (`ECONNREFUSED`…) for error classification; redirects and non-string bodies (uploads, which the
  * gateway never sends) are handed to the platform's `fetch`, so behaviour there is unchanged.
+ *
+ * Keep-alive race: a request reset (ECONNRESET / EPIPE) on a reused socket before any answer was written as
+ * the server closed that idle connection, so the server never read it; it is sent again once on a fresh
+ * connection (Node's documented `request.reusedSocket` pattern) instead of spending one of the provider's
+ * attempts and its backoff on it.
  */
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
@@ -51,7 +56,7 @@ export function httpFetch(fallback: typeof fetch = globalThis.fetch): typeof fet
     if (input instanceof Request || (body !== undefined && body !== null && typeof body !== 'string')) return fallback(input, init);
     const url = typeof input === 'string' ? new URL(input) : input;
     const signal = init.signal ?? undefined;
-    return new Promise<Response>((resolve, reject) => {
+    const send = (retriedStaleSocket: boolean): Promise<Response> => new Promise<Response>((resolve, reject) => {
       const headers = headerRecord(init.headers);
       const payload = typeof body === 'string' ? Buffer.from(body) : undefined;
       if (payload !== undefined) headers['content-length'] = String(payload.length);
@@ -62,8 +67,14 @@ export function httpFetch(fallback: typeof fetch = globalThis.fetch): typeof fet
         agent: isHttps ? https : http,
         ...(signal !== undefined ? { signal } : {}),
       });
-      req.once('error', reject);
+      let answered = false;
+      req.once('error', (err: Error & { code?: string }) => {
+        const stale = req.reusedSocket && !answered && !retriedStaleSocket && signal?.aborted !== true && (err.code === 'ECONNRESET' || err.code === 'EPIPE');
+        if (stale) resolve(send(true));
+        else reject(err);
+      });
       req.once('response', (res) => {
+        answered = true;
         if (REDIRECTS.has(res.statusCode ?? 0) && res.headers.location !== undefined) {
           res.resume();
           fallback(input, init).then(resolve, reject);
@@ -73,6 +84,7 @@ export function httpFetch(fallback: typeof fetch = globalThis.fetch): typeof fet
       });
       req.end(payload);
     });
+    return send(false);
   };
   return lean as typeof fetch;
 }
