@@ -6,6 +6,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { httpFetch } from '../../src/agent/http-fetch.js';
+import { startKeepAliveRaceServer } from '../support/keepalive-race-server.js';
 
 describe('httpFetch', () => {
   let server: Server | undefined;
@@ -50,5 +51,19 @@ describe('httpFetch', () => {
     expect(await (await f(`${base}/v1/x`, { method: 'POST', body: '{}' })).text()).toBe('moved');
     expect(await (await f(`${base}/v1/y`, { method: 'POST', body: new Uint8Array([1]) })).text()).toBe('moved');
     expect(calls).toEqual([`${base}/v1/x`, `${base}/v1/y`]);
+  });
+  it('sends a request again once when the server closed the kept-alive connection as it was written', async () => {
+    const race = await startKeepAliveRaceServer();
+    try {
+      const f = httpFetch();
+      const post = async (text: string): Promise<unknown> =>
+        (await f(`${race.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text }) })).json();
+      expect(await post('first')).toEqual({ ok: true, result: { n: 1 } });
+      expect(await post('second')).toEqual({ ok: true, result: { n: 2 } });
+      expect(race.connections).toBe(2);
+      expect(race.bodies).toEqual(['{"text":"first"}', '{"text":"second"}']);
+    } finally {
+      await race.close();
+    }
   });
 });

@@ -4,12 +4,13 @@
  * retry it), and non-string bodies handed to the fallback.
  */
 import { createServer } from 'node:http';
-import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { Api, GrammyError, HttpError } from 'grammy';
 import { afterEach, describe, expect, it } from 'vitest';
 import { leanFetch } from '../../../src/channels/telegram/index.js';
 import { isUnsentError } from '../../../src/channels/telegram/transport.js';
 import { FakeTelegramApi } from '../../../src/fakes/telegram-api.js';
+import { startKeepAliveRaceServer } from '../../support/keepalive-race-server.js';
 
 describe('leanFetch', () => {
   let fake: FakeTelegramApi | undefined;
@@ -75,45 +76,18 @@ describe('leanFetch', () => {
   });
 
   it('sends a request again once when the server closed the kept-alive connection as it was written', async () => {
-    // A raw HTTP/1.1 server that answers the first request on a connection (keeping it alive) and drops the
-    // connection when a second request arrives on it: what a server closing an idle socket looks like to the
-    // client. The request was never read, so sending it again on a fresh connection is safe.
-    let connections = 0;
-    const bodies: string[] = [];
-    const sockets = new Set<Socket>();
-    const server = createNetServer((socket) => {
-      connections += 1;
-      sockets.add(socket);
-      let received = '';
-      let served = false;
-      socket.on('data', (chunk) => {
-        if (served) {
-          socket.destroy(); // a second request on this connection: drop it unread
-          return;
-        }
-        received += chunk.toString();
-        const [head, body = ''] = received.split('\r\n\r\n');
-        const length = Number(/content-length: (\d+)/i.exec(head ?? '')?.[1] ?? 0);
-        if (!received.includes('\r\n\r\n') || body.length < length) return; // wait for the whole request
-        served = true;
-        bodies.push(body);
-        const answer = JSON.stringify({ ok: true, result: { n: bodies.length } });
-        socket.write(`HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ${answer.length}\r\nconnection: keep-alive\r\n\r\n${answer}`);
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    // The request was never read by the server, so sending it again on a fresh connection is safe.
+    const race = await startKeepAliveRaceServer();
     try {
-      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/bot1:x/sendMessage`;
       const f = leanFetch();
       const post = (text: string): Promise<unknown> =>
-        f(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text }) }).then((r) => r.json());
+        f(`${race.url}/bot1:x/sendMessage`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text }) }).then((r) => r.json());
       expect(await post('first')).toEqual({ ok: true, result: { n: 1 } });
       expect(await post('second')).toEqual({ ok: true, result: { n: 2 } }); // reset on the reused socket, sent again
-      expect(connections).toBe(2);
-      expect(bodies).toEqual(['{"text":"first"}', '{"text":"second"}']);
+      expect(race.connections).toBe(2);
+      expect(race.bodies).toEqual(['{"text":"first"}', '{"text":"second"}']);
     } finally {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await race.close();
     }
   });
 
