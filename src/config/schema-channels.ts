@@ -155,6 +155,14 @@ const telegramSchema = z
       })
       .prefault({})
       .describe("Outbound pacing within Telegram's limits (waits, never drops). Raise only for a Bot API server without them."),
+    polling: z
+      .strictObject({
+        timeoutSeconds: z.number().int().min(0).max(50).default(25).describe('Long-poll timeout sent with getUpdates.'),
+        backoffInitialMs: z.number().int().min(0).default(1000).describe('First wait after a failed poll or a refused update; doubles each time.'),
+        backoffMaxMs: z.number().int().min(0).default(60_000).describe('Longest wait between retries (a refused update waits at most 5 s).'),
+      })
+      .prefault({})
+      .describe('Long polling (with `ingress: polling`).'),
   })
   .describe('A Telegram bot (grammY).');
 

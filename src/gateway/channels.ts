@@ -52,6 +52,7 @@ export const CHANNEL_FACTORIES: Readonly<Partial<Record<ChannelConfig['type'], C
       groupScope: config.queue.groupScope,
       streaming: { enabled: config.streaming.enabled, editIntervalMs: config.streaming.editIntervalMs },
       pacing: { ...config.pacing },
+      polling: { ...config.polling },
       onRateLimited: () => deps.metrics.outboundRateLimited(config.id),
       logger: deps.logger,
     });

@@ -27,12 +27,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { TelegramChannel } from '../../src/channels/telegram/index.js';
 import { parseConfig } from '../../src/config/index.js';
 import { FakeOpenAIServer } from '../../src/fakes/index.js';
 import { FakeTelegramApi, type FakeChat, type FakeUser } from '../../src/fakes/telegram-api.js';
-import { createGateway, type ChannelFactory, type Gateway } from '../../src/gateway/index.js';
+import { createGateway, type Gateway } from '../../src/gateway/index.js';
 import { SqliteStore } from '../../src/store/index.js';
+import { telegramGatewayYaml } from './telegram-gateway.js';
 
 const cleanups: Array<() => Promise<unknown> | void> = [];
 afterEach(async () => {
@@ -40,23 +40,6 @@ afterEach(async () => {
 });
 
 type LogLine = { level: number; msg: string; code?: string; err?: { code?: string; message?: string } };
-
-/** The built-in Telegram channel, with a short polling backoff so a refused update is retried within ms. */
-const telegramFactory: ChannelFactory = (config, deps) => {
-  if (config.type !== 'telegram') throw new Error(`unexpected channel type ${config.type}`);
-  return new TelegramChannel({
-    id: config.id,
-    token: config.token,
-    apiRoot: config.apiRoot,
-    ingress: deps.ingress,
-    deliveries: deps.deliveries,
-    mode: 'polling',
-    streaming: { enabled: false },
-    pacing: { ...config.pacing },
-    polling: { timeoutSeconds: 1, backoffInitialMs: 20, backoffMaxMs: 200 },
-    logger: deps.logger,
-  });
-};
 
 /** A question long enough that its row cannot fit in the free space of an existing page. */
 function longQuestion(q: string, marker = ''): string {
@@ -83,24 +66,16 @@ async function setup() {
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   const lines: LogLine[] = [];
   const logger = pino({ level: 'warn' }, { write: (s: string) => void lines.push(JSON.parse(s) as LogLine) });
-  const yaml = `store: { path: ${JSON.stringify(join(dir, 'db.sqlite'))} }
-http: { host: 127.0.0.1, port: 0 }
-log: { level: warn }
-lanes: { main: 4 }
-agents:
-  default:
-    provider: { baseUrl: "${model.url}", model: fake-model, timeoutMs: 5000, maxAttempts: 1 }
-    contextWindow: 32768
-channels:
-  - id: tg
-    type: telegram
-    token: "${tg.token}"
-    apiRoot: "${tg.apiRoot}"
-    streaming: { enabled: false }
-    queue: { mode: queue, debounceMs: 0, cap: 50 }
-    access: { dm: open }
-`;
-  const gateway: Gateway = await createGateway(parseConfig(yaml, 'dbfault.yaml', {}), { logger, channelFactories: { telegram: telegramFactory } });
+  // A short polling backoff, so a refused update is retried within milliseconds.
+  const yaml = telegramGatewayYaml({
+    dir,
+    modelUrl: model.url,
+    tg,
+    logLevel: 'warn',
+    provider: { timeoutMs: 5000, maxAttempts: 1 },
+    channelExtra: ['polling: { timeoutSeconds: 1, backoffInitialMs: 20, backoffMaxMs: 200 }'],
+  });
+  const gateway: Gateway = await createGateway(parseConfig(yaml, 'dbfault.yaml', {}), { logger });
   cleanups.push(() => gateway.stop({ deadlineMs: 0 }));
   await gateway.start();
   expect(gateway.store).toBeInstanceOf(SqliteStore);

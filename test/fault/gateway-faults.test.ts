@@ -13,6 +13,7 @@ import { FakeOpenAIServer, type FakeStep } from '../../src/fakes/index.js';
 import { FakeTelegramApi, type FakeChat, type FakeUser } from '../../src/fakes/telegram-api.js';
 import { createGateway, type Gateway } from '../../src/gateway/index.js';
 import { seededRandom } from '../support/rng.js';
+import { telegramGatewayYaml } from './telegram-gateway.js';
 
 const cleanups: Array<() => Promise<unknown> | void> = [];
 afterEach(async () => {
@@ -45,23 +46,7 @@ describe('gateway under faults', () => {
     cleanups.push(() => model.close(), () => tg.close());
     const dir = mkdtempSync(join(tmpdir(), 'sy-fault-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const yaml = `store: { path: ${JSON.stringify(join(dir, 'db.sqlite'))} }
-http: { host: 127.0.0.1, port: 0 }
-log: { level: silent }
-lanes: { main: 4 }
-agents:
-  default:
-    provider: { baseUrl: "${model.url}", model: fake-model, timeoutMs: 1000, maxAttempts: 3 }
-    contextWindow: 32768
-channels:
-  - id: tg
-    type: telegram
-    token: "${tg.token}"
-    apiRoot: "${tg.apiRoot}"
-    streaming: { enabled: false }
-    queue: { mode: queue, debounceMs: 0, cap: 50 }
-    access: { dm: open }
-`;
+    const yaml = telegramGatewayYaml({ dir, modelUrl: model.url, tg, logLevel: 'silent', provider: { timeoutMs: 1000, maxAttempts: 3 } });
     const gateway: Gateway = await createGateway(parseConfig(yaml, 'fault.yaml', {}));
     cleanups.push(() => gateway.stop({ deadlineMs: 0 }));
     await gateway.start();
