@@ -57,6 +57,8 @@ export interface ChatHttpOptions {
   baseUrl: string;
   /** Bearer token; `none` (or empty / undefined) sends no Authorization header. */
   apiKey?: string | undefined;
+  /** Extra trusted CA certificate(s) (PEM) for an https:// server with a private CA; default: Node's store. */
+  ca?: string | Buffer | (string | Buffer)[] | undefined;
 }
 
 /** What a streamed call reports as it reads. */
@@ -221,9 +223,9 @@ class Call implements ChatCall {
     const parser = new SseParser((data, event) => {
       if (done) return;
       if (data.startsWith('[DONE]')) {
+        // Settled at the body's end, as the SDK did: the socket is back in the pool before the caller goes on.
         done = true;
         parser.stop();
-        this.succeed(undefined); // the rest of the body (the chunked terminator) drains on its own
         return;
       }
       let payload: unknown;
@@ -259,7 +261,9 @@ export class ChatHttpClient {
   constructor(options: ChatHttpOptions) {
     const url = new URL(options.baseUrl.replace(/\/+$/, '') + '/chat/completions');
     this.isHttps = url.protocol === 'https:';
-    this.agent = this.isHttps ? new HttpsAgent({ keepAlive: true, scheduling: 'lifo' }) : new HttpAgent({ keepAlive: true, scheduling: 'lifo' });
+    this.agent = this.isHttps
+      ? new HttpsAgent({ keepAlive: true, scheduling: 'lifo', ...(options.ca === undefined ? {} : { ca: options.ca }) })
+      : new HttpAgent({ keepAlive: true, scheduling: 'lifo' });
     this.headers = { 'content-type': 'application/json', accept: 'application/json' };
     const key = options.apiKey;
     if (key !== undefined && key !== '' && key !== 'none') this.headers.authorization = `Bearer ${key}`;
