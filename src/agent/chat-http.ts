@@ -239,7 +239,11 @@ class Call implements ChatCall {
         this.fail(streamError(payload, data));
         return;
       }
-      onChunk(payload);
+      try {
+        onChunk(payload);
+      } catch (err) {
+        this.fail(err); // a throwing callback fails the call (and closes it) instead of the socket's data handler
+      }
     });
     this.parser = parser;
     res.on('data', (c: Buffer) => {

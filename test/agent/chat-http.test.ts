@@ -97,6 +97,25 @@ describe('ChatHttpClient: requests and streams', () => {
     expect(chunks).toHaveLength(1);
   });
 
+  it('a chunk callback that throws fails the call with its error and closes the request', async () => {
+    let serverRes: ServerResponse | undefined;
+    const { url } = await serve((_req, res) => {
+      serverRes = res;
+      sse(res).write(`${delta('a')}${delta('b')}`);
+    });
+    const boom = new Error('consumer failed');
+    let calls = 0;
+    const call = new ChatHttpClient({ baseUrl: url }).post({}, {
+      onChunk: () => {
+        calls += 1;
+        throw boom;
+      },
+    });
+    await expect(call.result).rejects.toBe(boom);
+    expect(calls).toBe(1);
+    if (!serverRes!.destroyed) await once(serverRes!, 'close');
+  });
+
   it('an abort inside a chunk callback delivers nothing more, rejects with the reason and closes the socket', async () => {
     let serverRes: ServerResponse | undefined;
     const { url } = await serve((_req, res) => {
