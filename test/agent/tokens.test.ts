@@ -12,6 +12,26 @@ describe('tiktoken counter (bundled ranks, no network)', () => {
     expect(messageTokens(tiktokenCounter, 'hello world')).toBe(6);
   });
 
+  it('counts exactly what encode counts, without calling it per text (random mixed text, memo cold and warm)', () => {
+    warmTokenizer();
+    const exact = new Tiktoken(cl100k);
+    const rng = seededRandom(11);
+    const alphabet = ['a', 'b', 'Z', ' ', '  ', '\n', '\r\n', '\t', '1', '23', '456', '.', ',', '!?', "'s", "'ll", 'é', 'ß', '中', '文', '😀', '𝒜', '-', '_', '<|endoftext|>', '<|fim_prefix|>', '{"a":1}', 'hello', ' world', 'the'];
+    for (let i = 0; i < 300; i++) {
+      const parts = Array.from({ length: 1 + Math.floor(rng() * 40) }, () => alphabet[Math.floor(rng() * alphabet.length)]!);
+      const text = parts.join('');
+      const want = exact.encode(text, [], []).length;
+      expect(tiktokenCounter.count(text)).toBe(want);
+      expect(tiktokenCounter.count(text)).toBe(want); // second time from the piece memo
+    }
+  });
+
+  it('counts text that looks like a special token as ordinary text instead of throwing', () => {
+    warmTokenizer();
+    expect(() => new Tiktoken(cl100k).encode('say <|endoftext|> now')).toThrow(); // what the counter used to call
+    expect(tiktokenCounter.count('say <|endoftext|> now')).toBe(new Tiktoken(cl100k).encode('say <|endoftext|> now', [], []).length);
+  });
+
   it('counts long unbroken runs in slices, close to the exact BPE count', () => {
     // Exact BPE over one 2,000-letter piece is still affordable (~0.2 s); compare the sliced count to it.
     const rng = seededRandom(7);
