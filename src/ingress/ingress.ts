@@ -133,7 +133,10 @@ export class Ingress implements IngressPort {
     }
     // A Discord catch-up under policy `stale` marks what it found while the gateway was down: stored (so it is
     // deduplicated and visible) but not answered. The mark is not part of the envelope.
-    const { catchUp, ...envelope } = raw as InboundMessage & { catchUp?: unknown };
+    // Copied without the mark only when there is one (a Discord catch-up), not for every message.
+    let catchUp: unknown;
+    let envelope: unknown = raw;
+    if (typeof raw === 'object' && raw !== null && 'catchUp' in raw) ({ catchUp, ...envelope } = raw as InboundMessage & { catchUp?: unknown });
     const parsed = InboundMessageSchema.safeParse(envelope);
     if (!parsed.success) {
       throw new MalformedMessageError(parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; '));
@@ -394,30 +397,44 @@ export class Ingress implements IngressPort {
     this.write('run', () => this.deps.store.saveRun(record));
   }
 
+  /**
+   * Issues a store write, tracked in `pendingWrites` until it settles. The first attempt is a plain promise
+   * chain (three writes a turn: no async frame, no `finally` promise); only a refused write enters the retry loop.
+   */
   private write(what: 'outcomes' | 'run', attempt: () => Promise<unknown>): void {
-    const tracked = this.writeWithRetry(what, attempt);
+    let first: Promise<unknown>;
+    try {
+      first = attempt();
+    } catch (err) {
+      first = Promise.reject(err);
+    }
+    const settled = (): void => {
+      this.pendingWrites.delete(tracked);
+    };
+    const tracked: Promise<void> = first.then(settled, (err: unknown) => this.retryWrite(what, attempt, err).then(settled));
     this.pendingWrites.add(tracked);
-    void tracked.finally(() => this.pendingWrites.delete(tracked));
   }
 
-  /** Runs `attempt` until it commits; retries only `E_STORE_WRITE` (see the module comment). Never rejects. */
-  private async writeWithRetry(what: string, attempt: () => Promise<unknown>): Promise<void> {
+  /** Retries `attempt` after its first try failed with `firstError`, until it commits; retries only `E_STORE_WRITE` (see the module comment). Never rejects. */
+  private async retryWrite(what: string, attempt: () => Promise<unknown>, firstError: unknown): Promise<void> {
     const signal = this.retries.signal;
+    let raw = firstError;
     for (let n = 1; ; n++) {
+      const err = toError(raw);
+      const code = isSwitchyardError(err) ? err.code : undefined;
+      if (code !== 'E_STORE_WRITE' || signal.aborted) {
+        this.log.error({ err, code, what, attempts: n }, code === 'E_STORE_WRITE' ? 'store write given up at shutdown; recovery redoes it' : 'store write failed');
+        return;
+      }
+      const delay = Math.min(this.writeRetry.maxMs, this.writeRetry.initialMs * 2 ** Math.min(20, n - 1));
+      this.log.error({ err, code, what, attempt: n, retryInMs: delay }, 'store write refused; retrying');
+      await sleep(delay, signal).catch(() => undefined); // stopped: one last try, then give up
       try {
         await attempt();
-        if (n > 1) this.log.info({ what, attempts: n }, 'store write committed after retries');
+        this.log.info({ what, attempts: n + 1 }, 'store write committed after retries');
         return;
-      } catch (raw) {
-        const err = toError(raw);
-        const code = isSwitchyardError(err) ? err.code : undefined;
-        if (code !== 'E_STORE_WRITE' || signal.aborted) {
-          this.log.error({ err, code, what, attempts: n }, code === 'E_STORE_WRITE' ? 'store write given up at shutdown; recovery redoes it' : 'store write failed');
-          return;
-        }
-        const delay = Math.min(this.writeRetry.maxMs, this.writeRetry.initialMs * 2 ** Math.min(20, n - 1));
-        this.log.error({ err, code, what, attempt: n, retryInMs: delay }, 'store write refused; retrying');
-        await sleep(delay, signal).catch(() => undefined); // stopped: one last try, then give up
+      } catch (next) {
+        raw = next;
       }
     }
   }
