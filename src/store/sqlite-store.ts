@@ -158,9 +158,10 @@ export class SqliteStore implements Store {
   async recordOutcomes(outcomes: StoredOutcome[]): Promise<void> {
     this.open('recordOutcomes');
     if (outcomes.length === 0) return;
+    // One outcome (the usual batch) is one statement, atomic without a savepoint.
     await this.writes.push(() => {
       for (const o of outcomes) this.writeOutcome(o);
-    }, true, NO_KEYS);
+    }, outcomes.length > 1, NO_KEYS);
   }
 
   async saveRun(run: RunRecord): Promise<void> {
@@ -463,20 +464,30 @@ export class SqliteStore implements Store {
   /** Upserts a run inside a transaction; returns the transition when the state changed. */
   private writeRun(run: RunRecord, force: boolean): RunTransition | undefined {
     const before = this.onRunTransition === undefined ? undefined : (this.st.getRun.get(run.runId) as RunRow | undefined);
-    const info = this.st.upsertRun.run({
-      runId: run.runId,
-      sessionKey: run.sessionKey,
-      ownerId: run.messageIds[0] ?? run.runId,
-      messageIds: JSON.stringify(run.messageIds),
-      state: run.state,
-      attempt: run.attempt,
-      createdAt: run.createdAt,
-      updatedAt: run.updatedAt,
-      error: run.error ?? null,
-      force: force ? 1 : 0,
-    });
-    if (info.changes === 0) return undefined;
-    for (const id of run.messageIds) this.st.linkRunMessage.run(id, run.runId);
+    const messageIds = JSON.stringify(run.messageIds);
+    // The common write, a stored live run ending with the messages it started with, is one UPDATE: those
+    // messages were linked when the row got them. A new run, other messages, a live state or recovery's forced
+    // write take the upsert, which links (a run the UPDATE missed because it is already final misses there too).
+    const ended =
+      !force &&
+      isTerminalRunState(run.state) &&
+      this.st.endRun.run(run.state, run.attempt, run.updatedAt, run.error ?? null, run.runId, messageIds).changes === 1;
+    if (!ended) {
+      const info = this.st.upsertRun.run({
+        runId: run.runId,
+        sessionKey: run.sessionKey,
+        ownerId: run.messageIds[0] ?? run.runId,
+        messageIds,
+        state: run.state,
+        attempt: run.attempt,
+        createdAt: run.createdAt,
+        updatedAt: run.updatedAt,
+        error: run.error ?? null,
+        force: force ? 1 : 0,
+      });
+      if (info.changes === 0) return undefined;
+      for (const id of run.messageIds) this.st.linkRunMessage.run(id, run.runId);
+    }
     if (this.onRunTransition === undefined || before?.state === run.state) return undefined;
     const stored = runOf(this.st.getRun.get(run.runId) as RunRow);
     return { run: stored, previousState: before === undefined ? undefined : (before.state as RunRecord['state']) };

@@ -27,6 +27,11 @@ export function prepareStatements(db: Database.Database) {
          updated_at = excluded.updated_at, error = excluded.error
        WHERE runs.state IN ('queued', 'running') OR @force = 1`,
     ),
+    // A live run ending with the messages it was stored with (see SqliteStore.writeRun): no upsert, no re-linking.
+    endRun: p(
+      `UPDATE runs SET state = ?, attempt = ?, updated_at = ?, error = ?
+       WHERE run_id = ? AND message_ids = ? AND state IN ('queued', 'running')`,
+    ),
     linkRunMessage: p(`INSERT INTO run_messages (message_id, run_id) VALUES (?, ?) ON CONFLICT DO NOTHING`),
     unfinishedRuns: p(`SELECT * FROM runs WHERE state IN ('queued', 'running')`),
     runsContaining: p(`SELECT r.* FROM run_messages m JOIN runs r ON r.run_id = m.run_id WHERE m.message_id = ?`),
