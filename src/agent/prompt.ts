@@ -62,19 +62,25 @@ export function namesSenders(turn: Turn<InboundMessage>): boolean {
   return turn.kind === 'followup' || turn.messages.some((m) => m.peer === 'group');
 }
 
-function userContent(content: string, name: string | undefined): string {
+/** A user message as the model reads it: the sender's name first when it is named (history and turn alike). */
+export function userContent(content: string, name: string | undefined): string {
   return name ? `${name}: ${content}` : content;
+}
+
+/** The note listing messages the `summarize` policy dropped before this turn, if any. */
+export function dropNotice(turn: Turn<InboundMessage>): ChatMessage | undefined {
+  if (turn.droppedSummaries.length === 0) return undefined;
+  return {
+    role: 'user',
+    content: `[Note: ${turn.droppedSummaries.length} earlier message(s) were dropped because the queue was full:\n${turn.droppedSummaries.map((s) => `- ${s}`).join('\n')}]`,
+  };
 }
 
 /** The turn's messages as prompt messages: the drop notice first (if any), then each message. */
 export function renderTurn(turn: Turn<InboundMessage>): ChatMessage[] {
   const out: ChatMessage[] = [];
-  if (turn.droppedSummaries.length > 0) {
-    out.push({
-      role: 'user',
-      content: `[Note: ${turn.droppedSummaries.length} earlier message(s) were dropped because the queue was full:\n${turn.droppedSummaries.map((s) => `- ${s}`).join('\n')}]`,
-    });
-  }
+  const notice = dropNotice(turn);
+  if (notice !== undefined) out.push(notice);
   const named = namesSenders(turn);
   for (const m of turn.messages) out.push({ role: 'user', content: userContent(renderMessageText(m), named ? m.senderName || m.senderId : undefined) });
   return out;
@@ -101,14 +107,25 @@ export function renderSystem(systemPrompt: string, pins: readonly Pin[], summary
   return text;
 }
 
-/** Builds the full prompt. Pure. */
+/**
+ * Builds the full prompt. Pure. The same as `mergeConsecutive([system, ...history, ...turnMessages])`, built in
+ * one pass: each message object is made once (history is the whole context, every turn).
+ */
 export function buildPrompt(input: PromptInput): ChatMessage[] {
   let summary: string | undefined;
-  const body: ChatMessage[] = [];
+  const system: ChatMessage = { role: 'system', content: '' };
+  const out: ChatMessage[] = [system];
+  const add = (role: ChatMessage['role'], content: string): void => {
+    const last = out[out.length - 1]!;
+    if (last.role === role && role !== 'system') last.content = `${last.content}\n\n${content}`;
+    else out.push({ role, content });
+  };
   for (const e of input.history) {
     if (e.role === 'summary') summary = e.content; // the store puts at most one, first
-    else if (e.role === 'user') body.push({ role: 'user', content: userContent(e.content, e.name) });
-    else body.push({ role: 'assistant', content: e.content });
+    else if (e.role === 'user') add('user', userContent(e.content, e.name));
+    else add('assistant', e.content);
   }
-  return mergeConsecutive([{ role: 'system', content: renderSystem(input.systemPrompt, input.pins, summary) }, ...body, ...input.turnMessages]);
+  for (const m of input.turnMessages) add(m.role, m.content);
+  system.content = renderSystem(input.systemPrompt, input.pins, summary);
+  return out;
 }

@@ -28,7 +28,7 @@ import { ContextMeter } from './context-meter.js';
 import { ContextOverflowError, ProviderError } from './errors.js';
 import { guardObserver, type AgentObserver } from './observer.js';
 import { pinCommands, type PinCommands } from './pins.js';
-import { buildPrompt, namesSenders, renderMessageText, renderSystem, renderTurn } from './prompt.js';
+import { buildPrompt, dropNotice, namesSenders, renderMessageText, renderSystem, userContent } from './prompt.js';
 import { ProviderClient, type ChatMessage, type ChatResult } from './provider.js';
 import { TurnScorer, type ClassifierCall, type ScoringOutcome } from './scoring.js';
 import { defaultSummarizer } from './summarizer.js';
@@ -217,16 +217,27 @@ export function createAgent(deps: AgentDeps): Agent {
     const alreadyRecorded = history.some((e) => e.role === 'user' && e.runId?.startsWith(ownerPrefix) === true);
     const named = namesSenders(turn);
     const at = now();
-    const userEntries: NewHistoryEntry[] = alreadyRecorded
-      ? []
-      : turn.messages.map((m) => {
-          const content = renderMessageText(m);
-          const name = named ? m.senderName || m.senderId : undefined;
-          return { sessionKey, role: 'user', content, name, tokens: messageTokens(counter, name ? `${name}: ${content}` : content), runId: turn.id, at };
-        });
-    const turnMessages = alreadyRecorded ? [] : renderTurn(turn);
-    const noticeTokens = turn.droppedSummaries.length > 0 && turnMessages[0] !== undefined ? messageTokens(counter, turnMessages[0].content) : 0;
-    const turnTokens = noticeTokens + userEntries.reduce((n, e) => n + (e.tokens ?? 0), 0);
+    // Each message is rendered once: the history entry keeps it without the name, the prompt and the count with it
+    // (the same text `renderTurn` gives).
+    const userEntries: NewHistoryEntry[] = [];
+    const turnMessages: ChatMessage[] = [];
+    let turnTokens = 0;
+    if (!alreadyRecorded) {
+      const notice = dropNotice(turn);
+      if (notice !== undefined) {
+        turnMessages.push(notice);
+        turnTokens += messageTokens(counter, notice.content);
+      }
+      for (const m of turn.messages) {
+        const content = renderMessageText(m);
+        const name = named ? m.senderName || m.senderId : undefined;
+        const text = userContent(content, name);
+        const tokens = messageTokens(counter, text);
+        turnTokens += tokens;
+        userEntries.push({ sessionKey, role: 'user', content, name, tokens, runId: turn.id, at });
+        turnMessages.push({ role: 'user', content: text });
+      }
+    }
 
     let promptEstimate = estimate(history, pins, turnTokens);
     meter.set(sessionKey, promptEstimate);

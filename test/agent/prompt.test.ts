@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { buildPrompt, renderMessageText, renderTurn } from '../../src/agent/index.js';
+import { mergeConsecutive, renderSystem } from '../../src/agent/prompt.js';
+import type { ChatMessage } from '../../src/agent/provider.js';
+import type { HistoryEntry } from '../../src/store/index.js';
+import { seededRandom } from '../support/rng.js';
 import { message, turnOf } from './helpers.js';
 
 describe('prompt rendering', () => {
@@ -39,5 +43,31 @@ describe('prompt rendering', () => {
       { role: 'system', content: 'S' },
       { role: 'user', content: 'unanswered\n\nagain\n\nnow' },
     ]);
+  });
+});
+
+describe('buildPrompt', () => {
+  it('equals system + history + turn merged by mergeConsecutive, on random contexts', () => {
+    const rng = seededRandom(3);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rng() * xs.length)]!;
+    for (let i = 0; i < 200; i++) {
+      const history: HistoryEntry[] = [];
+      if (rng() < 0.3) history.push({ id: 0, sessionKey: 's', role: 'summary', content: `sum ${i}`, at: 0 });
+      for (let k = 0, n = Math.floor(rng() * 8); k < n; k++) {
+        const role = pick(['user', 'assistant'] as const);
+        history.push({ id: k + 1, sessionKey: 's', role, content: `c${k}`, name: role === 'user' && rng() < 0.5 ? `n${k}` : undefined, at: 0 });
+      }
+      const turnMessages: ChatMessage[] = Array.from({ length: Math.floor(rng() * 3) }, (_, k) => ({ role: 'user', content: `t${k}` }));
+      const pins = rng() < 0.5 ? [{ id: 1, sessionKey: 's', text: 'pinned', source: 'manual' as const, createdAt: 0 }] : [];
+      const body: ChatMessage[] = history
+        .filter((e) => e.role !== 'summary')
+        .map((e) => ({ role: e.role === 'user' ? 'user' : 'assistant', content: e.role === 'user' && e.name ? `${e.name}: ${e.content}` : e.content }));
+      const summary = history.find((e) => e.role === 'summary')?.content;
+      const turnCopy = turnMessages.map((m) => ({ ...m }));
+      expect(buildPrompt({ systemPrompt: 'sys', pins, history, turnMessages })).toEqual(
+        mergeConsecutive([{ role: 'system', content: renderSystem('sys', pins, summary) }, ...body, ...turnMessages]),
+      );
+      expect(turnMessages).toEqual(turnCopy); // the caller's turn messages are not merged into
+    }
   });
 });
