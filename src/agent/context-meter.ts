@@ -25,6 +25,13 @@ export class ContextMeter {
   private readonly alpha: number;
   private readonly maxSessions: number;
   private readonly estimates = new Map<string, number>();
+  /**
+   * Where eviction left off in `estimates` (oldest first). Map iterators are live: every entry behind it was
+   * evicted or re-inserted at the end, so its next key is always the least recently updated one. A fresh
+   * `keys()` per eviction re-scanned, from the table's start, every slot evictions had emptied (until V8
+   * compacted the table): that made `set` a few µs at 10,000 sessions, once per turn.
+   */
+  private oldest: IterableIterator<string> | undefined;
   private calibration = 1;
   private observations = 0;
 
@@ -52,8 +59,14 @@ export class ContextMeter {
     this.estimates.delete(sessionKey); // re-insert: Map order is our recency order
     this.estimates.set(sessionKey, estimatedTokens);
     if (this.estimates.size > this.maxSessions) {
-      const oldest = this.estimates.keys().next().value;
-      if (oldest !== undefined) this.estimates.delete(oldest);
+      this.oldest ??= this.estimates.keys();
+      let next = this.oldest.next();
+      if (next.done === true) {
+        // Never with a non-empty map (see `oldest`); start over rather than trust that.
+        this.oldest = this.estimates.keys();
+        next = this.oldest.next();
+      }
+      if (next.done !== true) this.estimates.delete(next.value);
     }
   }
 

@@ -76,6 +76,26 @@ describe('ContextMeter', () => {
     expect(m.factor).toBeCloseTo(3);
   });
 
+  it('evicts exactly the least recently updated session, over long random runs of set and forget', () => {
+    const rng = seededRandom(5);
+    const max = 8;
+    const m = new ContextMeter({ contextWindow: 100, maxSessions: max });
+    let model: string[] = []; // least recently updated first
+    for (let i = 0; i < 5_000; i++) {
+      const key = `s${Math.floor(rng() * 20)}`;
+      if (rng() < 0.1) {
+        m.forget(key);
+        model = model.filter((k) => k !== key);
+      } else {
+        m.set(key, i + 1);
+        model = [...model.filter((k) => k !== key), key];
+        if (model.length > max) model.shift();
+      }
+      expect(m.size).toBe(model.length);
+    }
+    for (let k = 0; k < 20; k++) expect(m.ratio(`s${k}`) > 0).toBe(model.includes(`s${k}`));
+  });
+
   it('forgets the least recently updated sessions beyond maxSessions', () => {
     const m = new ContextMeter({ contextWindow: 100, maxSessions: 2 });
     m.set('a', 1);
