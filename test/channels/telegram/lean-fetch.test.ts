@@ -103,4 +103,39 @@ describe('leanFetch', () => {
     expect(await res.json()).toEqual({ ok: true, result: true });
     expect(seen).toEqual([body]);
   });
+
+  it('reuses each parsed URL: bytes counted in UTF-8, answers in many chunks, IPv6 hosts, query and credentials kept', async () => {
+    const seen: Array<{ url: string; length: string | undefined; auth: string | undefined; body: string }> = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('data', (c: string) => (body += c));
+      req.on('end', () => {
+        seen.push({ url: req.url ?? '', length: req.headers['content-length'], auth: req.headers.authorization, body });
+        res.writeHead(200, { 'content-type': 'application/json' }); // chunked: the answer comes in pieces
+        const answer = JSON.stringify({ ok: true, result: { echo: body, pad: 'é'.repeat(70_000) } });
+        res.write(answer.slice(0, 10));
+        res.write(answer.slice(10, 40_000));
+        res.end(answer.slice(40_000));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '::1', r));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const f = leanFetch();
+      const text = 'привет 👋 <b>';
+      for (let i = 0; i < 2; i++) {
+        const res = await f(`http://[::1]:${port}/bot1:x/sendMessage?x=0`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text }) });
+        const json = (await res.json()) as { result: { echo: string; pad: string } };
+        expect(JSON.parse(json.result.echo)).toEqual({ text });
+        expect(json.result.pad).toHaveLength(70_000);
+      }
+      await f(`http://user:pw@[::1]:${port}/bot1:x/getMe`, { method: 'POST', body: '{}' });
+      expect(seen.map((r) => r.url)).toEqual(['/bot1:x/sendMessage?x=0', '/bot1:x/sendMessage?x=0', '/bot1:x/getMe']);
+      expect(seen[0]!.length).toBe(String(Buffer.byteLength(JSON.stringify({ text }))));
+      expect(seen[2]!.auth).toBe(`Basic ${Buffer.from('user:pw').toString('base64')}`);
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
 });
