@@ -6,11 +6,16 @@
  * end (fake model, `performance.now()`), and the reply's arrival at the fake Bot API. Each reply is matched to
  * its message by a marker `m<N>` that the fake model echoes back (`re m<N>`).
  *
+ * The gateway runs as shipped: `node dist/cli/main.js`, built (`npm run build`) once per bench process. Run
+ * through tsx, esbuild's `keepNames` wraps every closure the hot path creates in an `Object.defineProperty`
+ * call, which the production build does not pay (`E2E_RUNTIME=tsx` still runs the sources, to profile them
+ * with source positions).
+ *
  * Environment: `GATEWAY_REPO` runs the gateway from another checkout (A/B runs with the same driver);
  * `E2E_CPU_PROF=<dir>` starts it with `--cpu-prof` (the profile is written when it exits); `E2E_NODE_FLAGS`
- * adds Node flags (`--max-semi-space-size=32`).
+ * adds Node flags (`--max-semi-space-size=32`); `E2E_RUNTIME` = `dist` (default) or `tsx`.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -203,12 +208,25 @@ channels:
   return setup;
 }
 
+/** Checkouts built by this bench process (`npm run build` once each). */
+const built = new Set<string>();
+
+/** The gateway's entry point in `repo`: the production build (built on first use) or, with `E2E_RUNTIME=tsx`, the sources. */
+function gatewayEntry(repo: string): string[] {
+  if (process.env['E2E_RUNTIME'] === 'tsx') return ['--import', 'tsx', 'src/cli/main.ts'];
+  if (!built.has(repo)) {
+    execFileSync('npm', ['run', '--silent', 'build'], { cwd: repo, stdio: ['ignore', 'ignore', 'inherit'] });
+    built.add(repo);
+  }
+  return ['dist/cli/main.js'];
+}
+
 function startGateway(configFile: string, profileName: string | undefined): Promise<{ child: ChildProcess; url: string }> {
   const repo = resolve(process.env['GATEWAY_REPO'] ?? join(import.meta.dirname, '..'));
   const profDir = process.env['E2E_CPU_PROF'];
   const prof = profDir !== undefined && profDir !== '' ? ['--cpu-prof', '--cpu-prof-dir', resolve(profDir), ...(profileName ? ['--cpu-prof-name', `${profileName}.cpuprofile`] : [])] : [];
   const extra = (process.env['E2E_NODE_FLAGS'] ?? '').split(' ').filter((f) => f !== '');
-  const child = spawn(process.execPath, [...extra, ...prof, '--import', 'tsx', 'src/cli/main.ts', 'start', '--config', configFile], {
+  const child = spawn(process.execPath, [...extra, ...prof, ...gatewayEntry(repo), 'start', '--config', configFile], {
     cwd: repo,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -236,6 +254,45 @@ export async function gatewayMetric(url: string, name: string): Promise<number> 
   const text = await (await fetch(`${url}/metrics`)).text();
   const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`) || new RegExp(`^\\w+_${name} `).test(l));
   return line === undefined ? Number.NaN : Number(line.slice(line.lastIndexOf(' ') + 1));
+}
+
+/** All samples of the gateway's `/metrics`, by `name{labels}` without the metric prefix. */
+export async function gatewayMetrics(url: string): Promise<Map<string, number>> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const cut = line.lastIndexOf(' ');
+    out.set(line.slice(0, cut).replace(/^[a-z]+_(?=nodejs_|process_)/, ''), Number(line.slice(cut + 1)));
+  }
+  return out;
+}
+
+/**
+ * The gateway's main-thread stalls over a window, from its own `/metrics`: event-loop delay (prom-client's
+ * monitor, reset at every scrape, so `start()` opens the window) and GC pauses by kind. These explain a latency
+ * tail that CPU per message does not: a 40 ms mark-compact delays every message in flight.
+ */
+export class StallWindow {
+  private gc0 = new Map<string, number>();
+
+  constructor(private readonly url: string) {}
+
+  async start(): Promise<void> {
+    this.gc0 = await gatewayMetrics(this.url);
+  }
+
+  async read(): Promise<{ loopDelayP99Ms: number; loopDelayMaxMs: number; gcMinorMs: number; gcMajorMs: number; gcMajorCount: number }> {
+    const m = await gatewayMetrics(this.url);
+    const diff = (k: string): number => (m.get(k) ?? 0) - (this.gc0.get(k) ?? 0);
+    return {
+      loopDelayP99Ms: round((m.get('nodejs_eventloop_lag_p99_seconds') ?? Number.NaN) * 1000, 1),
+      loopDelayMaxMs: round((m.get('nodejs_eventloop_lag_max_seconds') ?? Number.NaN) * 1000, 1),
+      gcMinorMs: round(diff('nodejs_gc_duration_seconds_sum{kind="minor"}') * 1000, 0),
+      gcMajorMs: round(diff('nodejs_gc_duration_seconds_sum{kind="major"}') * 1000, 0),
+      gcMajorCount: diff('nodejs_gc_duration_seconds_count{kind="major"}'),
+    };
+  }
 }
 
 /** Waits (polling every 20 ms) until `cond` holds; `describe` says what was missing when it times out. */

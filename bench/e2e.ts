@@ -21,7 +21,7 @@
  * and `GATEWAY_REPO` / `E2E_CPU_PROF` (see `_gateway.ts`).
  */
 import { performance } from 'node:perf_hooks';
-import { CpuWindow, sleepMs, startE2e, waitProgress, waitUntil, type E2eSetup } from './_gateway.js';
+import { CpuWindow, sleepMs, StallWindow, startE2e, waitProgress, waitUntil, type E2eSetup } from './_gateway.js';
 import { emit, percentile, round } from './_util.js';
 
 const TICK_MS = 5;
@@ -32,6 +32,8 @@ function pct(values: number[]): { p50: number; p99: number } {
 
 async function steady(s: E2eSetup, N: number, rate: number, base: number): Promise<void> {
   const offered = new Map<string, number>();
+  const stalls = new StallWindow(s.url);
+  await stalls.start();
   const cpu = new CpuWindow(s.pid);
   const t0 = performance.now();
   let answered = 0;
@@ -48,6 +50,7 @@ async function steady(s: E2eSetup, N: number, rate: number, base: number): Promi
   await waitProgress(() => answered >= N, () => answered, 60_000, () => `${answered}/${N} answered; unmatched sends ${s.unmatched.count}: ${s.unmatched.samples.join(' | ')}`);
   const elapsed = (performance.now() - t0) / 1000;
   const usage = cpu.read(N);
+  const stalled = await stalls.read();
   s.onReply = undefined;
   s.takeModelRequests();
   const overhead: number[] = [];
@@ -82,6 +85,7 @@ async function steady(s: E2eSetup, N: number, rate: number, base: number): Promi
     cpuPct: usage.gatewayCpuPct,
     cpuMsPerMsg: usage.gatewayCpuMsPerMsg,
     benchCpuPct: usage.benchCpuPct,
+    ...stalled,
     load1: usage.load1,
   });
 }

@@ -46,7 +46,18 @@ export {
   type ChatRequestOptions,
   type TokenUsage,
 } from './provider.js';
-export { classifyError, retryDelay, retryAfterMs, isContextOverflow, DEFAULT_RETRY_POLICY, type RetryPolicy, type ErrorVerdict } from './retry.js';
+export {
+  classifyError,
+  retryDelay,
+  retryAfterMs,
+  isContextOverflow,
+  DEFAULT_RETRY_POLICY,
+  type RetryPolicy,
+  type ErrorVerdict,
+  type HeaderSource,
+} from './retry.js';
+export { ChatHttpClient, ChatApiError, type ChatHttpOptions, type ChatCall, type ChatCallHandlers } from './chat-http.js';
+export { SseParser, type SseListener } from './sse.js';
 
 // ── Building blocks (custom wiring, tests) ───────────────────────────────────────────────────────────
 export { ContextMeter, type ContextMeterOptions } from './context-meter.js';

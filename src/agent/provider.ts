@@ -1,11 +1,20 @@
 /**
  * The model provider client: OpenAI-compatible Chat Completions over HTTP (OpenAI, Ollama, vLLM, LM Studio,
- * OpenRouter), built on the `openai` v6 package with its own retries off (`maxRetries: 0`).
+ * OpenRouter), on our own lean HTTP + SSE client (`ChatHttpClient`, chat-http.ts / sse.ts) and our own retry loop.
  *
- * Why the SDK and not a lean fetch client: it already parses SSE robustly (multi-line events, `error` events,
- * `[DONE]`), types every error by status, and is what operators' servers are tested against. Why our own retry
- * loop: the SDK's loop cannot be told to stop after the first streamed delta (a retry then would duplicate text
- * the chat already shows), its backoff has no cap on Retry-After, and it would hide attempts from our logs.
+ * Why not the `openai` SDK (used until this change): with one small streamed request per message, the SDK and
+ * what it needs (a WHATWG fetch: undici Response/Headers, web streams, AbortSignal/EventTarget, TextDecoder)
+ * were ~17 % of the gateway's self CPU at 1,000 msgs/s plus much of its GC; the SDK's own SSE iteration alone
+ * was 8.4 %. Figures before/after: docs/notes/agent.md.
+ * What the SDK gave us, and how we keep it:
+ * - robust SSE (multi-line data, comments, CRLF, `[DONE]`, `error` events, chunks split anywhere, split UTF-8):
+ *   test/agent/sse.test.ts replays a recorded stream split at every byte;
+ * - typed errors by status (401/403, 429 + Retry-After, overflow 400/413/422, 408/5xx) and errno codes:
+ *   test/agent/chat-http.test.ts against a raw node:http server, test/agent/provider.test.ts against the fake;
+ * - wire compatibility: the fake model server is checked with the real SDK (test/agent/fake-server.test.ts),
+ *   and our client is tested against that fake.
+ * Why our own retry loop (as before): a retry after the first streamed delta would duplicate text the chat
+ * already shows, Retry-After needs a cap, and every attempt should be in our logs.
  *
  * Invariants:
  * - After `signal` aborts, no delta is delivered and the HTTP request is torn down (the socket closes).
@@ -13,13 +22,11 @@
  * - `timeoutMs` bounds the silence before the first byte and between stream chunks (a stalled stream fails
  *   with E_PROVIDER_TIMEOUT instead of hanging until the run timeout).
  */
-import type OpenAI from 'openai';
 import { InvalidOptionError, toError } from '../errors/index.js';
 import { silentLogger, type Logger } from '../log/index.js';
+import { ChatApiError, ChatHttpClient } from './chat-http.js';
 import { ProviderBadResponseError, ProviderError, ProviderTimeoutError } from './errors.js';
 import { notify, type AgentObserver } from './observer.js';
-import { loadedOpenAISdk, loadOpenAISdk } from './openai-sdk.js';
-import { httpFetch } from './http-fetch.js';
 import { classifyError, DEFAULT_RETRY_POLICY, retryDelay, type RetryPolicy } from './retry.js';
 
 /** One message of a prompt. */
@@ -85,8 +92,6 @@ export interface ProviderOptions {
   random?: (() => number) | undefined;
   /** Waits between attempts. Default: an abortable setTimeout. */
   sleep?: ((ms: number, signal?: AbortSignal) => Promise<void>) | undefined;
-  /** The `fetch` the SDK uses. Default `httpFetch()` (node:http, cheaper per request than the built-in fetch). */
-  fetch?: typeof fetch | undefined;
 }
 
 /** Abortable wait; rejects with the signal's reason. Internal default of `ProviderOptions.sleep`. */
@@ -122,9 +127,8 @@ export class ProviderClient {
   readonly timeoutMs: number;
   /** The resolved retry policy. */
   readonly policy: RetryPolicy;
-  /** Built on the first request: the SDK is imported then, not when the gateway starts (see openai-sdk.ts). */
-  private client: OpenAI | undefined;
-  private readonly clientOptions: { baseURL: string; apiKey: string; maxRetries: number; timeout: number; fetch: typeof fetch };
+  /** The HTTP client (one keep-alive agent per provider). */
+  private readonly http: ChatHttpClient;
   /** Turned off for good when the server rejects `stream_options` (older OpenAI-compatible servers). */
   private includeUsage: boolean;
   private readonly log: Logger;
@@ -147,22 +151,7 @@ export class ProviderClient {
     this.log = options.logger ?? silentLogger;
     this.random = options.random ?? Math.random;
     this.sleep = options.sleep ?? abortableSleep;
-    this.clientOptions = {
-      baseURL: options.baseUrl.replace(/\/+$/, ''),
-      apiKey: options.apiKey === undefined || options.apiKey === '' ? 'none' : options.apiKey,
-      maxRetries: 0,
-      timeout: this.timeoutMs,
-      fetch: options.fetch ?? httpFetch(),
-    };
-  }
-
-  /** The SDK client, importing the SDK on first use. */
-  private async sdkClient(): Promise<OpenAI> {
-    if (this.client === undefined) {
-      const sdk = await loadOpenAISdk();
-      this.client ??= new sdk.OpenAI(this.clientOptions);
-    }
-    return this.client;
+    this.http = new ChatHttpClient({ baseUrl: options.baseUrl, apiKey: options.apiKey });
   }
 
   /**
@@ -210,7 +199,7 @@ export class ProviderClient {
     }
   }
 
-  private async attempt(
+  private attempt(
     messages: readonly ChatMessage[],
     model: string,
     options: ChatRequestOptions,
@@ -218,90 +207,92 @@ export class ProviderClient {
   ): Promise<Omit<ChatResult, 'attempts'>> {
     const outer = options.signal;
     const timeoutMs = options.timeoutMs ?? this.timeoutMs;
-    // Our own controller: the caller's signal is never aborted by us, and our timer can abort the request.
-    const controller = new AbortController();
-    const onAbort = (): void => controller.abort(outer?.reason);
-    outer?.addEventListener('abort', onAbort, { once: true });
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let timedOut = false;
-    // One timer per attempt, pushed back on every chunk (`refresh` re-arms without a new allocation).
-    const arm = (): void => {
-      if (timer !== undefined) {
-        timer.refresh();
-        return;
+    const body: ChatCompletionRequest = { model, messages: messages.map((m) => ({ role: m.role, content: m.content })) };
+    if (options.maxTokens !== undefined) body.max_tokens = options.maxTokens;
+    if (options.temperature !== undefined) body.temperature = options.temperature;
+    body.stream = onDelta !== undefined;
+    if (onDelta !== undefined && this.includeUsage) body.stream_options = { include_usage: true };
+    let text = '';
+    let usage: TokenUsage | undefined;
+    let finishReason: string | undefined;
+    // No AbortController per attempt: the caller's signal and the idle timer abort the call directly.
+    const onAbort = (): void => call.abort(toError(outer?.reason));
+    // One timer per attempt, pushed back on every chunk of bytes (`refresh` re-arms without an allocation).
+    const timer = setTimeout(() => call.abort(new ProviderTimeoutError(timeoutMs)), timeoutMs);
+    const onActivity = (): void => {
+      timer.refresh();
+    };
+    const onChunk = onDelta === undefined ? undefined : (chunk: unknown): void => {
+      const c = chunk as StreamChunk;
+      const choice = c.choices?.[0];
+      const delta = choice?.delta?.content;
+      if (typeof delta === 'string' && delta.length > 0) {
+        text += delta;
+        onDelta(delta);
       }
-      timer = setTimeout(() => {
-        timedOut = true;
-        controller.abort(new ProviderTimeoutError(timeoutMs));
-      }, timeoutMs);
+      if (choice?.finish_reason) finishReason = choice.finish_reason;
+      if (c.usage) usage = usageOf(c.usage);
     };
-    const body = {
-      model,
-      messages: messages.map((m) => ({ role: m.role, content: m.content })),
-      ...(options.maxTokens === undefined ? {} : { max_tokens: options.maxTokens }),
-      ...(options.temperature === undefined ? {} : { temperature: options.temperature }),
-    };
-    try {
-      arm();
-      const client = await this.sdkClient();
-      if (onDelta === undefined) {
-        const res = await client.chat.completions.create({ ...body, stream: false }, { signal: controller.signal, timeout: timeoutMs });
-        if (timedOut) throw new ProviderTimeoutError(timeoutMs);
-        const choice = res.choices?.[0];
-        if (choice === undefined || typeof choice.message?.content !== 'string') {
-          if (choice?.message?.content === null) return { text: '', usage: usageOf(res.usage), finishReason: choice.finish_reason ?? undefined };
+    const call = this.http.post(body, { onChunk, onActivity });
+    outer?.addEventListener('abort', onAbort, { once: true });
+    return call.result.then(
+      (answer) => {
+        if (onDelta === undefined) {
+          const res = answer as Completion | null;
+          const choice = res?.choices?.[0];
+          const content = choice?.message?.content;
+          if (typeof content === 'string' || content === null) {
+            return { text: content ?? '', usage: usageOf(res?.usage), finishReason: choice?.finish_reason ?? undefined };
+          }
           throw new ProviderBadResponseError('no choices[0].message.content');
         }
-        return { text: choice.message.content, usage: usageOf(res.usage), finishReason: choice.finish_reason ?? undefined };
-      }
-      const stream = await client.chat.completions.create(
-        { ...body, stream: true, ...(this.includeUsage ? { stream_options: { include_usage: true } } : {}) },
-        { signal: controller.signal, timeout: timeoutMs },
-      );
-      let text = '';
-      let usage: TokenUsage | undefined;
-      let finishReason: string | undefined;
-      for await (const chunk of stream) {
-        // The SDK ends the loop quietly on abort; the check below stops deltas in the same tick as the abort.
-        if (controller.signal.aborted) break;
-        arm();
-        const choice = chunk.choices?.[0];
-        const delta = choice?.delta?.content;
-        if (typeof delta === 'string' && delta.length > 0) {
-          text += delta;
-          onDelta(delta);
+        if (finishReason === undefined && usage === undefined) {
+          // The stream ended without a finish_reason: the server hung up mid-answer.
+          throw new ProviderError('E_PROVIDER_CONNECTION', 'The model server ended the stream before the answer was complete. Try again.');
         }
-        if (choice?.finish_reason) finishReason = choice.finish_reason;
-        if (chunk.usage) usage = usageOf(chunk.usage);
-      }
-      if (controller.signal.aborted) {
-        if (timedOut) throw new ProviderTimeoutError(timeoutMs);
-        throw toError(outer?.reason);
-      }
-      if (finishReason === undefined && usage === undefined) {
-        // The stream ended without a finish_reason: the server hung up mid-answer.
-        throw new ProviderError('E_PROVIDER_CONNECTION', 'The model server ended the stream before the answer was complete. Try again.');
-      }
-      return { text, usage, finishReason };
-    } catch (err) {
-      if (timedOut && !(err instanceof ProviderError)) throw new ProviderTimeoutError(timeoutMs, { cause: err });
-      throw err;
-    } finally {
-      if (timer !== undefined) clearTimeout(timer);
+        return { text, usage, finishReason };
+      },
+    ).finally(() => {
+      clearTimeout(timer);
       outer?.removeEventListener('abort', onAbort);
-    }
+    });
   }
 }
 
-function rejectsStreamOptions(err: unknown): boolean {
-  const sdk = loadedOpenAISdk();
-  if (sdk === undefined || !(err instanceof sdk.APIError) || (err.status !== 400 && err.status !== 422)) return false;
-  const body = err.error as { message?: unknown } | undefined;
-  const text = `${typeof body?.message === 'string' ? body.message : ''} ${err.message}`;
-  return /stream_options|include_usage/i.test(text);
+/** The request body we send (the subset of Chat Completions the gateway uses). */
+interface ChatCompletionRequest {
+  model: string;
+  messages: { role: string; content: string }[];
+  max_tokens?: number;
+  temperature?: number;
+  stream?: boolean;
+  stream_options?: { include_usage: boolean };
 }
 
-function usageOf(u: OpenAI.CompletionUsage | null | undefined): TokenUsage | undefined {
+/** Usage as the server reports it. */
+interface WireUsage {
+  prompt_tokens?: unknown;
+  completion_tokens?: unknown;
+}
+
+/** The fields of a `chat.completion.chunk` we read. */
+interface StreamChunk {
+  choices?: { delta?: { content?: unknown }; finish_reason?: string | null }[];
+  usage?: WireUsage | null;
+}
+
+/** The fields of a `chat.completion` we read. */
+interface Completion {
+  choices?: { message?: { content?: unknown }; finish_reason?: string | null }[];
+  usage?: WireUsage | null;
+}
+
+function rejectsStreamOptions(err: unknown): boolean {
+  if (!(err instanceof ChatApiError) || (err.status !== 400 && err.status !== 422)) return false;
+  return /stream_options|include_usage/i.test(err.detail);
+}
+
+function usageOf(u: WireUsage | null | undefined): TokenUsage | undefined {
   if (!u || typeof u.prompt_tokens !== 'number') return undefined;
   return { promptTokens: u.prompt_tokens, completionTokens: typeof u.completion_tokens === 'number' ? u.completion_tokens : 0 };
 }

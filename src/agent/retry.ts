@@ -3,7 +3,8 @@
  * backoff): connection errors, timeouts, 408, 429 and 5xx are retried with exponential backoff and jitter;
  * a 429's `Retry-After` / `retry-after-ms` is honoured; every other status fails at once.
  */
-import type { APIError } from 'openai';
+import type { IncomingHttpHeaders } from 'node:http';
+import { ChatApiError } from './chat-http.js';
 import {
   ContextOverflowError,
   ProviderAuthError,
@@ -14,7 +15,6 @@ import {
   ProviderRateLimitError,
   ProviderTimeoutError,
 } from './errors.js';
-import { loadedOpenAISdk, type OpenAISdkModule } from './openai-sdk.js';
 
 /** Backoff settings, fully defaulted by `resolveRetryPolicy`. */
 export interface RetryPolicy {
@@ -43,33 +43,40 @@ export interface ErrorVerdict {
 const OVERFLOW_CODES = new Set(['context_length_exceeded', 'context_window_exceeded', 'string_above_max_length']);
 const OVERFLOW_TEXT = /context length|context window|maximum context|too many tokens|prompt is too long|exceeds the context/i;
 
+/** Response headers as either a WHATWG `Headers` or node:http's header record. */
+export type HeaderSource = Headers | IncomingHttpHeaders;
+
+function header(headers: HeaderSource, name: string): string | undefined {
+  if (typeof (headers as Headers).get === 'function') return (headers as Headers).get(name) ?? undefined;
+  const v = (headers as IncomingHttpHeaders)[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
 /** Parses `retry-after-ms`, then `Retry-After` (seconds or an HTTP date). Undefined when absent or unreadable. */
-export function retryAfterMs(headers: Headers | undefined, now: number = Date.now()): number | undefined {
+export function retryAfterMs(headers: HeaderSource | undefined, now: number = Date.now()): number | undefined {
   if (headers === undefined) return undefined;
-  const ms = headers.get('retry-after-ms');
-  if (ms !== null && ms.trim() !== '') {
+  const ms = header(headers, 'retry-after-ms');
+  if (ms !== undefined && ms.trim() !== '') {
     const v = Number(ms);
     if (Number.isFinite(v) && v >= 0) return v;
   }
-  const ra = headers.get('retry-after');
-  if (ra === null || ra.trim() === '') return undefined;
+  const ra = header(headers, 'retry-after');
+  if (ra === undefined || ra.trim() === '') return undefined;
   const secs = Number(ra);
   if (Number.isFinite(secs) && secs >= 0) return secs * 1000;
   const date = Date.parse(ra);
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
-function detailOf(err: APIError): string {
-  const body = err.error as { message?: unknown } | undefined;
-  const msg = typeof body?.message === 'string' ? body.message : err.message;
+function detailOf(err: ChatApiError): string {
+  const msg = err.detail;
   return msg.length > 300 ? `${msg.slice(0, 300)}…` : msg;
 }
 
-/** True when an API error says the prompt is over the context window. */
-export function isContextOverflow(err: APIError): boolean {
+/** True when the server's error says the prompt is over the context window (400/413/422 by code or text). */
+export function isContextOverflow(err: ChatApiError): boolean {
   if (err.status !== 400 && err.status !== 413 && err.status !== 422) return false;
-  const code = typeof err.code === 'string' ? err.code : undefined;
-  if (code !== undefined && OVERFLOW_CODES.has(code)) return true;
+  if (err.code !== undefined && OVERFLOW_CODES.has(err.code)) return true;
   return OVERFLOW_TEXT.test(detailOf(err));
 }
 
@@ -82,43 +89,32 @@ export function classifyError(err: unknown, timeoutMs: number, now: number = Dat
     const retryable = err.code === 'E_PROVIDER_CONNECTION' || err.code === 'E_PROVIDER_TIMEOUT';
     return { error: err, retryable };
   }
-  // The SDK is imported lazily (see openai-sdk.ts): if it is not loaded, `err` cannot be one of its errors.
-  const sdk = loadedOpenAISdk();
-  if (sdk !== undefined) {
-    const verdict = classifySdkError(err, sdk, timeoutMs, now);
-    if (verdict !== undefined) return verdict;
-  }
+  if (err instanceof ChatApiError) return classifyApiError(err, now);
   if (err instanceof SyntaxError) return { error: new ProviderBadResponseError(err.message, { cause: err }), retryable: false };
-  // A body stream that broke mid-read ("terminated", ECONNRESET) surfaces as a plain TypeError / Error.
-  const message = err instanceof Error ? err.message : String(err);
+  if (isTimeout(err)) return { error: new ProviderTimeoutError(timeoutMs, { cause: err }), retryable: true };
+  // Anything else from the transport (a socket error with its errno code, a stream that broke mid-read).
+  const code = (err as { code?: unknown } | null)?.code;
+  const message = typeof code === 'string' ? code : err instanceof Error ? err.message : String(err);
   return { error: new ProviderConnectionError(message, { cause: err }), retryable: true };
 }
 
-/** The verdict for an error of the SDK's own classes, or undefined when `err` is none of them. */
-function classifySdkError(err: unknown, sdk: OpenAISdkModule, timeoutMs: number, now: number): ErrorVerdict | undefined {
-  if (err instanceof sdk.APIConnectionTimeoutError) return { error: new ProviderTimeoutError(timeoutMs, { cause: err }), retryable: true };
-  if (err instanceof sdk.APIConnectionError) {
-    const cause = (err.cause as { cause?: { code?: string }; code?: string } | undefined) ?? undefined;
-    const code = cause?.cause?.code ?? cause?.code;
-    return { error: new ProviderConnectionError(code ?? err.message, { cause: err }), retryable: true };
+function isTimeout(err: unknown): boolean {
+  return err instanceof Error && (err.name === 'TimeoutError' || (err as { code?: unknown }).code === 'ETIMEDOUT');
+}
+
+/** The verdict for the server's own error: by HTTP status, or a failure inside a stream (retryable as a 500). */
+function classifyApiError(err: ChatApiError, now: number): ErrorVerdict {
+  const status = err.status;
+  // An `error` event inside an SSE stream: the server failed mid-answer.
+  if (status === undefined) return { error: new ProviderHttpError(500, detailOf(err), { cause: err }), retryable: true };
+  if (status === 401 || status === 403) return { error: new ProviderAuthError(status, { cause: err }), retryable: false };
+  if (status === 429) {
+    const after = retryAfterMs(err.headers, now);
+    return { error: new ProviderRateLimitError(after, { cause: err }), retryable: true, retryAfterMs: after };
   }
-  if (err instanceof sdk.APIError && typeof err.status === 'number') {
-    const status = err.status;
-    const headers = err.headers as Headers | undefined;
-    if (status === 401 || status === 403) return { error: new ProviderAuthError(status, { cause: err }), retryable: false };
-    if (status === 429) {
-      const after = retryAfterMs(headers, now);
-      return { error: new ProviderRateLimitError(after, { cause: err }), retryable: true, retryAfterMs: after };
-    }
-    if (isContextOverflow(err)) return { error: new ContextOverflowError(detailOf(err), { cause: err }), retryable: false };
-    const retryable = status === 408 || status >= 500;
-    return { error: new ProviderHttpError(status, detailOf(err), { cause: err }), retryable, retryAfterMs: retryable ? retryAfterMs(headers, now) : undefined };
-  }
-  if (err instanceof sdk.APIError) {
-    // An `error` event inside an SSE stream: the server failed mid-answer.
-    return { error: new ProviderHttpError(500, detailOf(err), { cause: err }), retryable: true };
-  }
-  return undefined;
+  if (isContextOverflow(err)) return { error: new ContextOverflowError(detailOf(err), { cause: err }), retryable: false };
+  const retryable = status === 408 || status >= 500;
+  return { error: new ProviderHttpError(status, detailOf(err), { cause: err }), retryable, retryAfterMs: retryable ? retryAfterMs(err.headers, now) : undefined };
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * A fake OpenAI-compatible Chat Completions server on real HTTP (node:http, 127.0.0.1, port 0). Tests and the
- * local demo drive the real `openai` client against it, so streaming, aborts, retries and error mapping are
- * exercised over actual sockets instead of hand-mocked classes.
+ * local demo drive the gateway's own client (`ProviderClient`) against it, so streaming, aborts, retries and
+ * error mapping are exercised over actual sockets instead of hand-mocked classes; its own test drives it with
+ * the official `openai` SDK, so what it sends stays what real servers send.
  *
  * Each POST /v1/chat/completions consumes the next scripted step (`script(...)`), or, when the script is
  * empty, asks the default responder. A step is a reply (streamed as SSE when the request says `stream: true`,
