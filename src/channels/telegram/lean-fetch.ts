@@ -17,9 +17,13 @@
  * writes head and body as one string), and the answer is one object whose methods live on its prototype.
  *
  * Keep-alive race: a server closes an idle kept-alive connection just as a request is written on it, and the
- * request fails with ECONNRESET / EPIPE before any answer. The server never read it, so it is sent again once
- * on a fresh connection (the pattern Node's docs give for `request.reusedSocket`). Without this, the 1M-message
- * soak lost ~1 reply in 100k to "Network request for 'sendMessage' failed" (the run failed and said so).
+ * request fails with ECONNRESET / EPIPE before any answer. The server never read it, so it is sent again (the
+ * pattern Node's docs give for `request.reusedSocket`). A burst leaves many sockets idle together, and the
+ * server drops them together: the pool may hand the resend another stale socket, so a request is tried on
+ * pooled sockets at most `POOLED_STALE_TRIES` times and then once on a connection of its own (`agent: false`,
+ * `connection: close`), which cannot be stale. Without the resend, the 1M-message soak lost ~1 reply in 100k to
+ * "Network request for 'sendMessage' failed"; with a single resend a 1,000/s bench still lost 3 replies of a
+ * burst now and then.
  */
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
@@ -97,6 +101,9 @@ function targetOf(url: URL): Target | undefined {
   };
 }
 
+/** Tries of one request on pooled sockets that turned out stale, before it gets a connection of its own. */
+const POOLED_STALE_TRIES = 2;
+
 /** Builds a fetch for grammY with its own keep-alive agents (one per protocol, shared by every call). */
 export function leanFetch(options: LeanFetchOptions = {}): LeanFetch {
   const http = new HttpAgent({ keepAlive: true });
@@ -133,15 +140,14 @@ export function leanFetch(options: LeanFetchOptions = {}): LeanFetch {
     const agent = isHttps ? https : http;
     const requestOptions: RequestOptions =
       target instanceof URL ? { method, headers, agent } : { hostname: target.hostname, port: target.port, path: target.path, method, headers, agent };
-    const send = (retriedStaleSocket: boolean): Promise<LeanResponse> => new Promise<LeanResponse>((resolve, reject) => {
+    const send = (staleTries: number): Promise<LeanResponse> => new Promise<LeanResponse>((resolve, reject) => {
       if (signal?.aborted) {
         reject(abortError(signal));
         return;
       }
-      const req =
-        target instanceof URL
-          ? (isHttps ? httpsRequest : httpRequest)(target, requestOptions)
-          : (isHttps ? httpsRequest : httpRequest)(requestOptions);
+      // After stale pooled sockets, a connection of its own: new, so not stale; closed after the answer.
+      const opts = staleTries < POOLED_STALE_TRIES ? requestOptions : { ...requestOptions, agent: false, headers: { ...headers, connection: 'close' } };
+      const req = target instanceof URL ? (isHttps ? httpsRequest : httpRequest)(target, opts) : (isHttps ? httpsRequest : httpRequest)(opts);
       const onAbort = (): void => {
         req.destroy(abortError(signal!));
       };
@@ -150,8 +156,8 @@ export function leanFetch(options: LeanFetchOptions = {}): LeanFetch {
       let answered = false;
       req.once('error', (err: Error & { code?: string }) => {
         done();
-        const stale = req.reusedSocket && !answered && !retriedStaleSocket && !signal?.aborted && (err.code === 'ECONNRESET' || err.code === 'EPIPE');
-        if (stale) resolve(send(true));
+        const stale = req.reusedSocket && !answered && !signal?.aborted && (err.code === 'ECONNRESET' || err.code === 'EPIPE');
+        if (stale) resolve(send(staleTries + 1));
         else reject(err);
       });
       req.once('response', (res: IncomingMessage) => {
@@ -182,6 +188,6 @@ export function leanFetch(options: LeanFetchOptions = {}): LeanFetch {
       if (body === undefined || body === null) req.end();
       else req.end(body, 'utf8');
     });
-    return send(false);
+    return send(0);
   };
 }

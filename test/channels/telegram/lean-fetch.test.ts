@@ -91,6 +91,25 @@ describe('leanFetch', () => {
     }
   });
 
+  it('keeps resending while the pool hands it stale kept-alive sockets (a burst left several idle at once)', async () => {
+    // Three calls at once leave three kept-alive sockets; the server then drops each of them unread. The next
+    // call meets them one after another (a retry may get another stale socket, not a fresh one) and must
+    // still go through, on a new connection.
+    const race = await startKeepAliveRaceServer();
+    try {
+      const f = leanFetch();
+      const post = (text: string): Promise<unknown> =>
+        f(`${race.url}/bot1:x/sendMessage`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text }) }).then((r) => r.json());
+      await Promise.all([post('a'), post('b'), post('c')]);
+      expect(race.connections).toBe(3);
+      expect(await post('after the burst')).toMatchObject({ ok: true });
+      expect(race.connections).toBe(4);
+      expect(race.bodies.at(-1)).toBe('{"text":"after the burst"}');
+    } finally {
+      await race.close();
+    }
+  });
+
   it('hands a non-string body (an upload) to the fallback fetch', async () => {
     const seen: unknown[] = [];
     const fallback = (async (_url: unknown, init?: RequestInit) => {
