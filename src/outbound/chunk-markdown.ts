@@ -31,6 +31,10 @@ export interface ChunkPiece {
  * @example chunkMarkdown(reply, 4096).forEach((c) => send(c))
  */
 export function chunkMarkdown(text: string, limit: number): string[] {
+  // A short text without fence characters is its own single chunk (no fence to close): skip the fence map.
+  if (text.length <= limit && text.length > 0 && Number.isInteger(limit) && limit >= MIN_CHUNK_LIMIT && !text.includes('```') && !text.includes('~~~')) {
+    return [text];
+  }
   return splitMarkdown(text, limit).map((p) => p.text);
 }
 

@@ -42,13 +42,7 @@ export class Pacer {
    */
   acquire(key: string, rule: PaceRule, signal?: AbortSignal): Promise<void> {
     validateRule(rule);
-    let state = this.keys.get(key);
-    if (state === undefined) {
-      state = { sends: [], tail: Promise.resolve(), waiters: 0, windowMs: 0 };
-      this.keys.set(key, state);
-    }
-    const s = state;
-    s.windowMs = Math.max(s.windowMs, rule.window?.ms ?? 0, rule.minIntervalMs);
+    const s = this.stateOf(key, rule);
     s.waiters++;
     const turn = s.tail.then(() => this.wait(s, rule, signal));
     // The chain continues whether this waiter succeeds or is aborted.
@@ -57,6 +51,22 @@ export class Pacer {
       s.waiters--;
       this.maybeForget(key, s);
     });
+  }
+
+  /**
+   * Takes a slot for `key` at once if nobody waits for it and `rule` allows a send now: true means the send may
+   * start (it is counted), false means nothing changed and the caller must `await acquire(...)`. The common case
+   * (an idle chat) then costs no promise chain at all. Ignores signals: check yours before calling.
+   */
+  tryAcquire(key: string, rule: PaceRule): boolean {
+    validateRule(rule);
+    const known = this.keys.get(key);
+    const now = Date.now();
+    if (known !== undefined && (known.waiters > 0 || readyAt(known, rule, now) > now)) return false;
+    const s = this.stateOf(key, rule);
+    record(s, rule, now);
+    this.maybeForget(key, s);
+    return true;
   }
 
   /**
@@ -72,18 +82,22 @@ export class Pacer {
     if (signal?.aborted) throw signal.reason ?? new Error('aborted');
     for (;;) {
       const now = Date.now();
-      let readyAt = now;
-      const last = s.sends.at(-1);
-      if (last !== undefined) readyAt = Math.max(readyAt, last + rule.minIntervalMs);
-      if (rule.window !== undefined && s.sends.length >= rule.window.max) {
-        readyAt = Math.max(readyAt, s.sends[s.sends.length - rule.window.max]! + rule.window.ms);
-      }
-      if (readyAt <= now) break;
-      await sleep(readyAt - now, signal);
+      const at = readyAt(s, rule, now);
+      if (at <= now) break;
+      await sleep(at - now, signal);
     }
-    s.sends.push(Date.now());
-    const keep = Math.max(1, rule.window?.max ?? 1);
-    if (s.sends.length > keep) s.sends.splice(0, s.sends.length - keep);
+    record(s, rule, Date.now());
+  }
+
+  /** The key's state (created if new), its memory widened to `rule`. */
+  private stateOf(key: string, rule: PaceRule): KeyState {
+    let s = this.keys.get(key);
+    if (s === undefined) {
+      s = { sends: [], tail: RESOLVED, waiters: 0, windowMs: 0 };
+      this.keys.set(key, s);
+    }
+    s.windowMs = Math.max(s.windowMs, rule.window?.ms ?? 0, rule.minIntervalMs);
+    return s;
   }
 
   private maybeForget(key: string, s: KeyState): void {
@@ -102,6 +116,24 @@ export class Pacer {
     }, s.windowMs - age);
     s.forgetTimer.unref?.();
   }
+}
+
+const RESOLVED: Promise<void> = Promise.resolve();
+
+/** When a send to a key in state `s` may start under `rule` (<= now: at once). */
+function readyAt(s: KeyState, rule: PaceRule, now: number): number {
+  let at = now;
+  const n = s.sends.length;
+  if (n > 0) at = Math.max(at, s.sends[n - 1]! + rule.minIntervalMs);
+  if (rule.window !== undefined && n >= rule.window.max) at = Math.max(at, s.sends[n - rule.window.max]! + rule.window.ms);
+  return at;
+}
+
+/** Counts a send started at `at`, keeping only the history the rule can still need. */
+function record(s: KeyState, rule: PaceRule, at: number): void {
+  s.sends.push(at);
+  const keep = Math.max(1, rule.window?.max ?? 1);
+  if (s.sends.length > keep) s.sends.splice(0, s.sends.length - keep);
 }
 
 function validateRule(rule: PaceRule): void {

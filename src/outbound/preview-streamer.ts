@@ -94,8 +94,9 @@ export class PreviewStreamer {
     this.stopTimer();
     this.opts.signal?.removeEventListener('abort', this.onAbort);
     // An update still in flight is cut (it may be sitting in a 429 wait): the final text replaces the preview
-    // anyway, and the final answer must not wait behind a best-effort edit.
-    this.controller.abort();
+    // anyway, and the final answer must not wait behind a best-effort edit. With none in flight there is
+    // nothing to cut (`finished` already stops everything), so no abort (and no DOMException) per reply.
+    if (this.inFlight !== undefined) this.controller.abort();
     await this.inFlight;
     return { messageId: this.messageId, shownText: this.shown, calls: this.calls };
   }

@@ -22,14 +22,24 @@ export interface TypingLoopOptions {
   logger?: Logger;
 }
 
-/** Renews a typing indicator every `intervalMs` while active. */
+/**
+ * Renews a typing indicator every `intervalMs` while active.
+ *
+ * Cheap when it never ticks (most replies finish within `delayMs`): until the first tick starts it holds only
+ * its timer, no AbortController and no listener on the run's signal, so `stop()` is a `clearTimeout`. The
+ * controller (whose abort builds a DOMException) exists only for a tick that is in flight.
+ */
 export class TypingLoop {
-  private readonly controller = new AbortController();
+  private controller: AbortController | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private running = false;
+  private stopped = false;
+  private inFlight = false;
+  private listening = false;
   private ticks = 0;
   private readonly logger: Logger;
   private readonly onAbort = (): void => this.stop();
+  private readonly onTimer = (): void => void this.tick();
 
   constructor(private readonly options: TypingLoopOptions) {
     if (!Number.isFinite(options.intervalMs) || options.intervalMs <= 0) {
@@ -46,20 +56,19 @@ export class TypingLoop {
     return this.ticks;
   }
 
-  /** Whether the loop is running. */
+  /** Whether the loop is running (false once stopped or once the run's signal aborted). */
   get active(): boolean {
-    return this.running;
+    return this.running && this.options.signal?.aborted !== true;
   }
 
   /** Starts the loop (first tick after `delayMs`). Idempotent; a stopped loop cannot be restarted. */
   start(): this {
-    if (this.running || this.controller.signal.aborted) return this;
+    if (this.running || this.stopped) return this;
     if (this.options.signal?.aborted) return this;
     this.running = true;
-    this.options.signal?.addEventListener('abort', this.onAbort, { once: true });
     const delay = this.options.delayMs ?? 0;
     if (delay > 0) {
-      this.timer = setTimeout(() => void this.tick(), delay);
+      this.timer = setTimeout(this.onTimer, delay);
       this.timer.unref?.();
     } else {
       void this.tick();
@@ -69,25 +78,43 @@ export class TypingLoop {
 
   /** Stops the loop; an in-flight tick is aborted. Idempotent. */
   stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.running = false;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
-    this.running = false;
-    this.options.signal?.removeEventListener('abort', this.onAbort);
-    this.controller.abort();
+    if (this.listening) this.options.signal?.removeEventListener('abort', this.onAbort);
+    this.listening = false;
+    if (this.inFlight) this.controller?.abort();
   }
 
   private async tick(): Promise<void> {
     if (!this.running) return;
+    const runSignal = this.options.signal;
+    if (runSignal?.aborted) {
+      this.stop();
+      return;
+    }
+    // From the first tick on, an abort of the run must cut the tick in flight: listen now (not before).
+    if (!this.listening && runSignal !== undefined) {
+      runSignal.addEventListener('abort', this.onAbort, { once: true });
+      this.listening = true;
+    }
+    this.controller ??= new AbortController();
+    const signal = this.controller.signal;
     const startedAt = Date.now();
     this.ticks++;
+    this.inFlight = true;
     try {
-      await this.options.tick(this.controller.signal);
+      await this.options.tick(signal);
     } catch (err) {
-      if (!this.controller.signal.aborted) this.logger.debug({ err }, 'typing indicator failed');
+      if (!signal.aborted) this.logger.debug({ err }, 'typing indicator failed');
+    } finally {
+      this.inFlight = false;
     }
     if (!this.running) return;
     const wait = Math.max(0, startedAt + this.options.intervalMs - Date.now());
-    this.timer = setTimeout(() => void this.tick(), wait);
+    this.timer = setTimeout(this.onTimer, wait);
     this.timer.unref?.();
   }
 }

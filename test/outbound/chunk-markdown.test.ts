@@ -137,6 +137,18 @@ describe('chunkMarkdown', () => {
     );
   });
 
+  it('property: chunkMarkdown gives the texts of splitMarkdown (its short-text shortcut included)', () => {
+    fc.assert(
+      fc.property(fc.oneof(doc, fc.string({ maxLength: 500, unit: 'grapheme' })), fc.integer({ min: 16, max: 600 }), (text, limit) => {
+        expect(chunkMarkdown(text, limit)).toEqual(splitMarkdown(text, limit).map((p) => p.text));
+      }),
+      { numRuns: 400 },
+    );
+    expect(chunkMarkdown('re m1', 4096)).toEqual(['re m1']);
+    expect(chunkMarkdown('```js\nx', 4096)).toEqual(['```js\nx\n```']); // an unclosed fence still gets closed
+    expect(() => chunkMarkdown('short', 8)).toThrow(/limit/);
+  });
+
   it('property: arbitrary strings (no structure) still fit and rebuild', () => {
     fc.assert(
       fc.property(fc.string({ maxLength: 2000, unit: 'grapheme' }), fc.integer({ min: 16, max: 300 }), (text, limit) => {

@@ -124,4 +124,29 @@ describe('Pacer state expiry', () => {
     await vi.advanceTimersByTimeAsync(2000);
     expect(pacer.size).toBe(0);
   });
+
+  it('tryAcquire takes a free slot at once and refuses (changing nothing) when the rule or a waiter says wait', async () => {
+    const pacer = new Pacer();
+    const rule = { minIntervalMs: 1000, window: { max: 2, ms: 60_000 } };
+    const t0 = Date.now();
+    expect(pacer.tryAcquire('g', rule)).toBe(true); // 0
+    expect(pacer.tryAcquire('g', rule)).toBe(false); // interval
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(pacer.tryAcquire('g', rule)).toBe(true); // 1000
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(pacer.tryAcquire('g', rule)).toBe(false); // window: 2 in the last minute
+    // The refused caller queues; a later tryAcquire must not jump that queue even once the window frees up.
+    const queued = pacer.acquire('g', rule).then(() => Date.now() - t0);
+    await vi.advanceTimersByTimeAsync(58_000); // 60 000: the first send left the window
+    expect(await queued).toBe(60_000);
+    expect(pacer.tryAcquire('g', rule)).toBe(false); // interval after the queued send
+    const later = pacer.acquire('g', rule).then(() => Date.now() - t0);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(pacer.tryAcquire('g', rule)).toBe(false); // someone waits
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(await later).toBe(61_000); // 1000 after the first window send moved out, interval satisfied
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(pacer.size).toBe(0); // slots taken by tryAcquire are forgotten like any other
+    expect(() => pacer.tryAcquire('x', { minIntervalMs: -1 })).toThrow(/minIntervalMs/);
+  });
 });

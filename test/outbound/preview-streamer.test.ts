@@ -161,4 +161,29 @@ describe('PreviewStreamer', () => {
     expect((await finished).shownText).toBe('first');
     expect(editSignal!.aborted).toBe(true);
   });
+
+  it('finish() with no call in flight aborts nothing (no abort per reply), and nothing is sent after it', async () => {
+    const signals: AbortSignal[] = [];
+    let sends = 0;
+    const streamer = new PreviewStreamer({
+      minEditIntervalMs: 1000,
+      maxPreviewLength: 4096,
+      minInitialChars: 1,
+      send: async (_text, signal) => {
+        signals.push(signal);
+        sends++;
+        return 'm1';
+      },
+      edit: async (_id, _text, signal) => void signals.push(signal),
+    });
+    streamer.push('hello there');
+    await vi.advanceTimersByTimeAsync(0); // the preview is sent and answered
+    expect(sends).toBe(1);
+    const state = await streamer.finish();
+    expect(state).toMatchObject({ messageId: 'm1', shownText: 'hello there', calls: 1 });
+    expect(signals.every((sig) => !sig.aborted)).toBe(true);
+    streamer.push(' and more');
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(signals).toHaveLength(1);
+  });
 });

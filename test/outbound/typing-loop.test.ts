@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { getEventListeners } from 'node:events';
 import { TypingLoop } from '../../src/outbound/index.js';
 
 describe('TypingLoop', () => {
@@ -75,5 +76,43 @@ describe('TypingLoop', () => {
     loop.stop();
     expect(max).toBe(1);
     expect(loop.count).toBeGreaterThan(3);
+  });
+
+  it('holds nothing on the run signal until its first tick, and aborts only a tick in flight', async () => {
+    const run = new AbortController();
+    const signals: AbortSignal[] = [];
+    let release: (() => void) | undefined;
+    const loop = new TypingLoop({
+      intervalMs: 4000,
+      delayMs: 1000,
+      signal: run.signal,
+      tick: (signal) => {
+        signals.push(signal);
+        return new Promise<void>((r) => (release = r));
+      },
+    }).start();
+    // Waiting for the first tick: no listener on the run's signal (a fast reply stops with a clearTimeout).
+    expect(getEventListeners(run.signal, 'abort')).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(signals).toHaveLength(1);
+    expect(getEventListeners(run.signal, 'abort')).toHaveLength(1);
+    run.abort(); // cuts the tick in flight
+    expect(signals[0]!.aborted).toBe(true);
+    expect(loop.active).toBe(false);
+    expect(getEventListeners(run.signal, 'abort')).toHaveLength(0);
+    release?.();
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(signals).toHaveLength(1);
+
+    // A run aborted before the first tick: the loop never ticks and reads inactive at once.
+    const early = new AbortController();
+    let n = 0;
+    const quiet = new TypingLoop({ intervalMs: 4000, delayMs: 1000, signal: early.signal, tick: async () => void n++ }).start();
+    early.abort();
+    expect(quiet.active).toBe(false);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(n).toBe(0);
+    quiet.stop();
+    expect(quiet.start().active).toBe(false); // a stopped loop stays stopped
   });
 });

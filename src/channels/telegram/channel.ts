@@ -12,6 +12,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Bot, GrammyError, webhookCallback } from 'grammy';
 import type { Update } from 'grammy/types';
 import { isSwitchyardError } from '../../errors/index.js';
+import type { Logger } from '../../log/index.js';
 import { chunkMarkdown } from '../../outbound/index.js';
 import type { Platform } from '../envelope.js';
 import type { ChannelAdapter, OpenReplyOptions, ReplyStream, ReplyTarget } from '../ports.js';
@@ -39,6 +40,8 @@ export class TelegramChannel implements ChannelAdapter {
   readonly bot: Bot;
   private readonly o: ResolvedTelegramOptions;
   private readonly sender: TelegramSender;
+  /** The channel's logger (bound once: a pino child per reply or update costs more than the reply's own work). */
+  private readonly log: Logger;
   private polling: PollingLoop | undefined;
   private webhookNode: NodeHandler | undefined;
   private webhookFastifyCb: FastifyLikeHandler | undefined;
@@ -58,7 +61,8 @@ export class TelegramChannel implements ChannelAdapter {
     this.bot.use(async (ctx) => {
       await this.onUpdate(ctx.update);
     });
-    this.sender = new TelegramSender(this.bot.api, this.o.pacing, this.o.logger.child({ channelId: this.id }));
+    this.log = this.o.logger.child({ channelId: this.id });
+    this.sender = new TelegramSender(this.bot.api, this.o.pacing, this.log);
   }
 
   /** Current lifecycle state. */
@@ -97,7 +101,7 @@ export class TelegramChannel implements ChannelAdapter {
   }
 
   private async connect(signal?: AbortSignal): Promise<void> {
-    const log = this.o.logger.child({ channelId: this.id });
+    const log = this.log;
     await this.bot.init(grammySignal(signal));
     if (this.o.mode === 'polling') {
       // getUpdates answers 409 while a webhook is set: remove it (pending updates are kept).
@@ -105,7 +109,10 @@ export class TelegramChannel implements ChannelAdapter {
       this.polling = new PollingLoop({
         channelId: this.id,
         api: this.bot.api,
-        handle: (update) => this.bot.handleUpdate(update),
+        // Straight to our handler: `bot.handleUpdate` would build a new grammY Api (client, proxy, transformer
+        // chain) and a Context per update only for our one middleware to read `ctx.update`. Webhooks still go
+        // through grammY's `webhookCallback` (it owns the HTTP exchange and the secret check).
+        handle: (update) => this.onUpdate(update),
         logger: log,
         timeoutSeconds: this.o.polling.timeoutSeconds,
         allowedUpdates: HANDLED_UPDATES,
@@ -186,7 +193,7 @@ export class TelegramChannel implements ChannelAdapter {
       signal: options.signal,
       sender: this.sender,
       deliveries: this.o.deliveries,
-      logger: this.o.logger.child({ channelId: this.id, runId: options.runId }),
+      logger: this.log,
       preview: s.enabled
         ? {
             editIntervalMs: target.peer === 'group' ? Math.max(s.editIntervalMs, s.groupEditIntervalMs) : s.editIntervalMs,

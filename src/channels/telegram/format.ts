@@ -16,8 +16,16 @@ export function escapeHtml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
+/**
+ * Characters the renderer reacts to: markup (fences, code, emphasis, links, headings, quotes), what HTML needs
+ * escaped, and NUL (its placeholder). Text with none of them renders as itself.
+ */
+const SPECIAL = /[`*_~[#>&<]/;
+
 /** Renders Markdown as Telegram HTML (`parse_mode: 'HTML'`). */
 export function markdownToTelegramHtml(markdown: string): string {
+  // Most short replies are plain prose: one scan instead of splitting and a dozen regex passes per line.
+  if (!SPECIAL.test(markdown) && !markdown.includes('\u0000')) return markdown;
   let out = '';
   let pos = 0;
   for (const f of scanFences(markdown)) {

@@ -11,12 +11,21 @@
  * node-fetch does); socket errors keep their `code` (`ECONNREFUSED`…), which `isUnsentError` relies on;
  * HTTP error statuses resolve (grammY reads `ok: false` and `error_code` from the JSON body).
  *
+ * Per call it does only what the request needs: the URL of each method is parsed once (grammY builds the same
+ * `<root>/bot<token>/<method>` string every call; node would otherwise parse it into a URL and back into
+ * request options each time), the body goes to the socket as the string grammY made (no Buffer copy; node
+ * writes head and body as one string), and the answer is one object whose methods live on its prototype.
+ *
  * Keep-alive race: a server closes an idle kept-alive connection just as a request is written on it, and the
- * request fails with ECONNRESET / EPIPE before any answer. The server never read it, so it is sent again once
- * on a fresh connection (the pattern Node's docs give for `request.reusedSocket`). Without this, the 1M-message
- * soak lost ~1 reply in 100k to "Network request for 'sendMessage' failed" (the run failed and said so).
+ * request fails with ECONNRESET / EPIPE before any answer. The server never read it, so it is sent again (the
+ * pattern Node's docs give for `request.reusedSocket`). A burst leaves many sockets idle together, and the
+ * server drops them together: the pool may hand the resend another stale socket, so a request is tried on
+ * pooled sockets at most `POOLED_STALE_TRIES` times and then once on a connection of its own (`agent: false`,
+ * `connection: close`), which cannot be stale. Without the resend, the 1M-message soak lost ~1 reply in 100k to
+ * "Network request for 'sendMessage' failed"; with a single resend a 1,000/s bench still lost 3 replies of a
+ * burst now and then.
  */
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 
 /** The part of a fetch answer grammY uses. */
@@ -45,10 +54,71 @@ function abortError(signal: AbortSignal): Error {
   return err;
 }
 
+/** An answer read in full. */
+class LeanAnswer implements LeanResponse {
+  readonly ok: boolean;
+  constructor(
+    readonly status: number,
+    private readonly body: string,
+  ) {
+    this.ok = status >= 200 && status < 300;
+  }
+
+  json(): Promise<unknown> {
+    try {
+      return Promise.resolve(JSON.parse(this.body) as unknown);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+  }
+
+  text(): Promise<string> {
+    return Promise.resolve(this.body);
+  }
+}
+
+/** Where a URL's requests go: parsed once, reused for every call to it. */
+interface Target {
+  https: boolean;
+  hostname: string;
+  port: number | undefined;
+  path: string;
+}
+
+/** Bound on cached URLs (a bot calls a dozen methods; this only guards against an unbounded set of URLs). */
+const MAX_TARGETS = 256;
+
+function targetOf(url: URL): Target | undefined {
+  // Credentials in the URL need node's own URL handling (basic auth): not cached.
+  if (url.username !== '' || url.password !== '') return undefined;
+  const host = url.hostname;
+  return {
+    https: url.protocol === 'https:',
+    // node's request options take an IPv6 literal without its brackets.
+    hostname: host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host,
+    port: url.port === '' ? undefined : Number(url.port),
+    path: `${url.pathname}${url.search}`,
+  };
+}
+
+/** Tries of one request on pooled sockets that turned out stale, before it gets a connection of its own. */
+const POOLED_STALE_TRIES = 2;
+
 /** Builds a fetch for grammY with its own keep-alive agents (one per protocol, shared by every call). */
 export function leanFetch(options: LeanFetchOptions = {}): LeanFetch {
   const http = new HttpAgent({ keepAlive: true });
   const https = new HttpsAgent({ keepAlive: true });
+  const targets = new Map<string, Target | URL>();
+  const resolveTarget = (input: string | URL): Target | URL => {
+    const key = typeof input === 'string' ? input : input.href;
+    let t = targets.get(key);
+    if (t === undefined) {
+      const url = typeof input === 'string' ? new URL(input) : input;
+      t = targetOf(url) ?? url;
+      if (targets.size < MAX_TARGETS) targets.set(key, t);
+    }
+    return t;
+  };
   return (input, init = {}) => {
     const body = init.body;
     if (body !== undefined && body !== null && typeof body !== 'string') {
@@ -56,23 +126,28 @@ export function leanFetch(options: LeanFetchOptions = {}): LeanFetch {
       const { agent: _agent, ...rest } = init;
       return fallback(input, { ...rest, duplex: 'half' } as RequestInit) as unknown as Promise<LeanResponse>;
     }
-    const url = typeof input === 'string' ? new URL(input) : input;
+    const target = resolveTarget(input);
     const signal = init.signal ?? undefined;
-    const send = (retriedStaleSocket: boolean): Promise<LeanResponse> => new Promise<LeanResponse>((resolve, reject) => {
+    const method = init.method ?? 'GET';
+    const headers: Record<string, string> = {};
+    const h = init.headers;
+    if (h !== undefined) {
+      if (h instanceof Headers || Array.isArray(h)) for (const [k, v] of h) headers[k] = v;
+      else Object.assign(headers, h);
+    }
+    if (body !== undefined && body !== null) headers['content-length'] = String(Buffer.byteLength(body));
+    const isHttps = target instanceof URL ? target.protocol === 'https:' : target.https;
+    const agent = isHttps ? https : http;
+    const requestOptions: RequestOptions =
+      target instanceof URL ? { method, headers, agent } : { hostname: target.hostname, port: target.port, path: target.path, method, headers, agent };
+    const send = (staleTries: number): Promise<LeanResponse> => new Promise<LeanResponse>((resolve, reject) => {
       if (signal?.aborted) {
         reject(abortError(signal));
         return;
       }
-      const headers: Record<string, string> = {};
-      const h = init.headers;
-      if (h !== undefined) {
-        if (h instanceof Headers || Array.isArray(h)) for (const [k, v] of h) headers[k] = v;
-        else Object.assign(headers, h);
-      }
-      const payload = body === undefined || body === null ? undefined : Buffer.from(body);
-      if (payload !== undefined) headers['content-length'] = String(payload.length);
-      const isHttps = url.protocol === 'https:';
-      const req = (isHttps ? httpsRequest : httpRequest)(url, { method: init.method ?? 'GET', headers, agent: isHttps ? https : http });
+      // After stale pooled sockets, a connection of its own: new, so not stale; closed after the answer.
+      const opts = staleTries < POOLED_STALE_TRIES ? requestOptions : { ...requestOptions, agent: false, headers: { ...headers, connection: 'close' } };
+      const req = target instanceof URL ? (isHttps ? httpsRequest : httpRequest)(target, opts) : (isHttps ? httpsRequest : httpRequest)(opts);
       const onAbort = (): void => {
         req.destroy(abortError(signal!));
       };
@@ -81,14 +156,18 @@ export function leanFetch(options: LeanFetchOptions = {}): LeanFetch {
       let answered = false;
       req.once('error', (err: Error & { code?: string }) => {
         done();
-        const stale = req.reusedSocket && !answered && !retriedStaleSocket && !signal?.aborted && (err.code === 'ECONNRESET' || err.code === 'EPIPE');
-        if (stale) resolve(send(true));
+        const stale = req.reusedSocket && !answered && !signal?.aborted && (err.code === 'ECONNRESET' || err.code === 'EPIPE');
+        if (stale) resolve(send(staleTries + 1));
         else reject(err);
       });
       req.once('response', (res: IncomingMessage) => {
         answered = true;
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
+        let first: Buffer | undefined;
+        let more: Buffer[] | undefined;
+        res.on('data', (c: Buffer) => {
+          if (first === undefined) first = c;
+          else (more ??= [first]).push(c);
+        });
         res.once('error', (err) => {
           done();
           reject(err);
@@ -101,24 +180,14 @@ export function leanFetch(options: LeanFetchOptions = {}): LeanFetch {
         });
         res.once('end', () => {
           done();
-          const text = chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8');
-          const status = res.statusCode ?? 0;
-          resolve({
-            ok: status >= 200 && status < 300,
-            status,
-            json: () => {
-              try {
-                return Promise.resolve(JSON.parse(text) as unknown);
-              } catch (err) {
-                return Promise.reject(err as Error);
-              }
-            },
-            text: () => Promise.resolve(text),
-          });
+          const text = more !== undefined ? Buffer.concat(more).toString('utf8') : first !== undefined ? first.toString('utf8') : '';
+          resolve(new LeanAnswer(res.statusCode ?? 0, text));
         });
       });
-      req.end(payload);
+      // The body as grammY's string: node writes it with the head in one go (a Buffer would be a second copy).
+      if (body === undefined || body === null) req.end();
+      else req.end(body, 'utf8');
     });
-    return send(false);
+    return send(0);
   };
 }

@@ -135,9 +135,21 @@ function mentions(text: string, entities: MessageEntity[], ctx: NormalizeContext
     if (e.type === 'text_mention' && e.user.id === ctx.botId) return true;
   }
   if (entities.length > 0) return false;
-  // Without entities (some clients, tests): a word-bounded @username.
-  const re = new RegExp(`(^|[^\\w@])${escapeRegExp(handle)}(?![\\w])`, 'i');
-  return re.test(text);
+  // Without entities (some clients, tests): a word-bounded @username. Cheap test first: no '@', no mention.
+  if (!text.includes('@')) return false;
+  return bareMentionRe(handle).test(text);
+}
+
+/** Bare-mention patterns by bot handle (a gateway runs a few bots: each pattern built once, not per message). */
+const bareMentions = new Map<string, RegExp>();
+
+function bareMentionRe(handle: string): RegExp {
+  let re = bareMentions.get(handle);
+  if (re === undefined) {
+    re = new RegExp(`(^|[^\\w@])${escapeRegExp(handle)}(?![\\w])`, 'i');
+    if (bareMentions.size < 64) bareMentions.set(handle, re);
+  }
+  return re;
 }
 
 function escapeRegExp(s: string): string {

@@ -17,6 +17,9 @@ import { isDraftUnsupportedError } from './transport.js';
 /** Preview id standing for "a draft is shown" (drafts have no message id). */
 const DRAFT_PREVIEW = 'draft';
 
+/** No chunk delivered yet (the usual case): no Set to build. */
+const NONE: ReadonlySet<number> = new Set();
+
 /** Telegram's message text limit. */
 export const TELEGRAM_MAX_TEXT = 4096;
 
@@ -27,6 +30,7 @@ export interface TelegramReplyStreamOptions {
   signal: AbortSignal;
   sender: TelegramSender;
   deliveries: DeliveryLog;
+  /** The channel's logger; the reply binds `runId` to it only when it has something to say above debug. */
   logger: Logger;
   /** Preview streaming; undefined disables it (the reply is sent once, complete). */
   preview?: { editIntervalMs: number; minInitialChars: number } | undefined;
@@ -51,6 +55,7 @@ export class TelegramReplyStream implements ReplyStream {
   private previewKind: 'message' | 'draft';
   /** Non-zero id of this reply's draft; updates with the same id animate in the client. */
   private readonly draftId = 1 + Math.floor(Math.random() * 2_000_000_000);
+  private runLog: Logger | undefined;
 
   constructor(private readonly o: TelegramReplyStreamOptions) {
     this.previewKind = o.drafts !== undefined && o.target.peer === 'dm' ? 'draft' : 'message';
@@ -58,8 +63,13 @@ export class TelegramReplyStream implements ReplyStream {
       intervalMs: o.typingIntervalMs,
       delayMs: o.typingDelayMs,
       signal: o.signal,
-      logger: o.logger,
-      tick: (signal) => o.sender.typing(o.target, signal),
+      tick: async (signal) => {
+        try {
+          await o.sender.typing(o.target, signal);
+        } catch (err) {
+          if (!signal.aborted) o.logger.debug({ err, runId: o.runId }, 'typing indicator failed');
+        }
+      },
     }).start();
     if (o.preview !== undefined) {
       this.preview = new PreviewStreamer({
@@ -67,7 +77,7 @@ export class TelegramReplyStream implements ReplyStream {
         minInitialChars: o.preview.minInitialChars,
         maxPreviewLength: TELEGRAM_MAX_TEXT,
         signal: o.signal,
-        logger: o.logger,
+        logger: this.log,
         send: async (text, signal) => {
           if (this.previewKind === 'draft') {
             try {
@@ -75,7 +85,7 @@ export class TelegramReplyStream implements ReplyStream {
               return DRAFT_PREVIEW;
             } catch (err) {
               if (!isDraftUnsupportedError(err)) throw err;
-              o.logger.info({ chatId: o.target.chatId }, 'sendMessageDraft not available; streaming by editing a preview message');
+              this.log.info({ chatId: o.target.chatId }, 'sendMessageDraft not available; streaming by editing a preview message');
               this.previewKind = 'message';
               o.drafts?.onUnsupported();
             }
@@ -99,13 +109,14 @@ export class TelegramReplyStream implements ReplyStream {
   async complete(fullText: string): Promise<void> {
     if (this.done) return;
     this.done = true;
-    const { target, runId, signal, sender, deliveries, logger } = this.o;
+    const { target, runId, signal, sender, deliveries } = this.o;
     try {
       const state = await this.preview?.finish();
       // A draft is not a message: it is replaced by the first real message and needs no cleanup.
       let previewId = state?.messageId !== undefined && state.messageId !== DRAFT_PREVIEW ? Number(state.messageId) : undefined;
       let staleId: number | undefined;
-      const already = new Set((await deliveries.delivered(runId)).map((d) => d.chunkIndex));
+      const done = await deliveries.delivered(runId);
+      const already = done.length === 0 ? NONE : new Set(done.map((d) => d.chunkIndex));
       // Telegram trims messages anyway; whitespace-only chunks cannot be sent at all.
       const chunks = chunkMarkdown(fullText, TELEGRAM_MAX_TEXT)
         .map((c) => c.trimEnd())
@@ -124,7 +135,7 @@ export class TelegramReplyStream implements ReplyStream {
           } catch (err) {
             if (signal.aborted) throw err;
             // The preview cannot become the answer: send the chunk fresh and remove the stale preview.
-            logger.warn({ err, runId, messageId: id }, 'could not finalize the preview; sending the chunk as a new message');
+            this.log.warn({ err, runId, messageId: id }, 'could not finalize the preview; sending the chunk as a new message');
             staleId = id;
           }
         }
@@ -134,13 +145,13 @@ export class TelegramReplyStream implements ReplyStream {
         } catch (err) {
           // The chunk is in the chat: failing the run now would add a failure notice under a delivered answer.
           // An unrecorded chunk only risks a resend if the process dies before the run's outcome is stored.
-          logger.error({ err, code: (err as { code?: unknown }).code, runId, chunkIndex: i }, 'delivered chunk not recorded (store refused the write)');
+          this.log.error({ err, code: (err as { code?: unknown }).code, runId, chunkIndex: i }, 'delivered chunk not recorded (store refused the write)');
         }
       }
       // A preview left over (every chunk was delivered earlier, the reply is empty, or it could not be
       // finalized) would duplicate text.
       for (const id of [previewId, staleId]) if (id !== undefined) await sender.delete(target, id, this.cleanupSignal());
-      logger.debug({ runId, chunks: chunks.length, skipped: already.size }, 'reply delivered');
+      this.o.logger.debug({ runId, chunks: chunks.length, skipped: already.size }, 'reply delivered');
     } finally {
       this.typing.stop();
     }
@@ -159,6 +170,11 @@ export class TelegramReplyStream implements ReplyStream {
       this.o.logger.debug({ runId: this.o.runId, reason }, 'reply cancelled, removing preview');
       await this.o.sender.delete(this.o.target, Number(state.messageId), this.cleanupSignal());
     }
+  }
+
+  /** The channel's logger with this reply's `runId` bound, made on first use (most replies never log). */
+  private get log(): Logger {
+    return (this.runLog ??= this.o.logger.child({ runId: this.o.runId }));
   }
 
   private cleanupSignal(): AbortSignal {

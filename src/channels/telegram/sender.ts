@@ -55,21 +55,24 @@ export function destOf(target: ReplyTarget): Dest {
   return { chatId, threadId, replyTo };
 }
 
+/** `link_preview_options` of every text we send (shared: grammY only serializes it). */
+const NO_LINK_PREVIEW = { is_disabled: true } as const;
+
 /** Message operations with formatting fallback and pacing. */
 export class TelegramSender {
   private readonly pacer = new Pacer();
+  private readonly dmRule: PaceRule;
+  private readonly groupRule: PaceRule;
+  private readonly globalRule: PaceRule;
 
   constructor(
     private readonly api: Api,
-    private readonly pacing: TelegramPacing,
+    pacing: TelegramPacing,
     private readonly logger: Logger,
-  ) {}
-
-  private rule(target: ReplyTarget): PaceRule {
-    return {
-      minIntervalMs: this.pacing.chatIntervalMs,
-      window: target.peer === 'group' ? { max: this.pacing.groupPerMinute, ms: 60_000 } : undefined,
-    };
+  ) {
+    this.dmRule = { minIntervalMs: pacing.chatIntervalMs };
+    this.groupRule = { minIntervalMs: pacing.chatIntervalMs, window: { max: pacing.groupPerMinute, ms: 60_000 } };
+    this.globalRule = { minIntervalMs: 0, window: { max: pacing.globalPerSecond, ms: 1000 } };
   }
 
   /**
@@ -107,21 +110,25 @@ export class TelegramSender {
     options: SendOptions,
   ): Promise<number> {
     const dest = destOf(target);
-    // Per chat first (FIFO within the chat), then the bot-wide slot: a busy chat never holds a global slot.
-    await this.pacer.acquire(`${target.chatId}`, this.rule(target), options.signal);
-    await this.pacer.acquire(GLOBAL_KEY, { minIntervalMs: 0, window: { max: this.pacing.globalPerSecond, ms: 1000 } }, options.signal);
-    this.pacer.restamp(`${target.chatId}`);
+    // An aborted send waits for nothing and sends nothing (even an `uncut` one: it is cut before it starts).
+    options.signal?.throwIfAborted();
+    // Per chat first (FIFO within the chat), then the bot-wide slot: a busy chat never holds a global slot. An
+    // idle chat and a free bot-wide window (the usual case) take their slots without waiting.
+    const chatKey = target.chatId;
+    const chatRule = target.peer === 'group' ? this.groupRule : this.dmRule;
+    if (!this.pacer.tryAcquire(chatKey, chatRule)) await this.pacer.acquire(chatKey, chatRule, options.signal);
+    if (!this.pacer.tryAcquire(GLOBAL_KEY, this.globalRule)) {
+      await this.pacer.acquire(GLOBAL_KEY, this.globalRule, options.signal);
+      this.pacer.restamp(chatKey);
+    }
+    const other: Parameters<Api['sendMessage']>[2] & object = { link_preview_options: NO_LINK_PREVIEW };
+    if (parseMode !== undefined) other.parse_mode = parseMode;
+    if (dest.threadId !== undefined) other.message_thread_id = dest.threadId;
+    if (options.replyTo === true && dest.replyTo !== undefined) other.reply_parameters = { message_id: dest.replyTo, allow_sending_without_reply: true };
     const msg = await this.api.sendMessage(
       dest.chatId,
       text,
-      {
-        ...(parseMode !== undefined ? { parse_mode: parseMode } : {}),
-        ...(dest.threadId !== undefined ? { message_thread_id: dest.threadId } : {}),
-        ...(options.replyTo === true && dest.replyTo !== undefined
-          ? { reply_parameters: { message_id: dest.replyTo, allow_sending_without_reply: true } }
-          : {}),
-        link_preview_options: { is_disabled: true },
-      },
+      other,
       // Once the request is out, Telegram may create the message whatever we do; `uncut` sends finish (bounded)
       // so the caller learns the message id and can clean it up, instead of leaving an orphan.
       grammySignal(options.uncut === true ? AbortSignal.timeout(UNCUT_SEND_TIMEOUT_MS) : options.signal),
@@ -161,7 +168,7 @@ export class TelegramSender {
         destOf(target).chatId,
         messageId,
         text,
-        { ...(parseMode !== undefined ? { parse_mode: parseMode } : {}), link_preview_options: { is_disabled: true } },
+        parseMode !== undefined ? { parse_mode: parseMode, link_preview_options: NO_LINK_PREVIEW } : { link_preview_options: NO_LINK_PREVIEW },
         grammySignal(signal),
       );
       return true;

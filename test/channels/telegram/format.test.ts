@@ -36,4 +36,18 @@ describe('markdownToTelegramHtml', () => {
       { numRuns: 300 },
     );
   });
+
+  it('property: text with no markup or HTML-special character renders unchanged (the plain-reply fast path)', () => {
+    // Every character except the ones the renderer reacts to: ` * _ ~ [ # > & < and NUL.
+    const plain = fc.string({ maxLength: 400, unit: fc.oneof(fc.constantFrom('\n', ' ', '.', '!', '-', '(', ')', ']', '"', '\r'), fc.string({ minLength: 1, maxLength: 1 }), fc.string({ minLength: 1, maxLength: 1, unit: 'grapheme' })) })
+      .map((s) => s.replace(/[`*_~[#>&<]/g, '').replaceAll('\u0000', ''));
+    fc.assert(
+      fc.property(plain, (md) => {
+        expect(markdownToTelegramHtml(md)).toBe(md);
+      }),
+      { numRuns: 500 },
+    );
+    expect(markdownToTelegramHtml('re m42')).toBe('re m42');
+    expect(markdownToTelegramHtml('a & b')).toBe('a &amp; b'); // one special character: the full renderer
+  });
 });

@@ -91,6 +91,25 @@ describe('leanFetch', () => {
     }
   });
 
+  it('keeps resending while the pool hands it stale kept-alive sockets (a burst left several idle at once)', async () => {
+    // Three calls at once leave three kept-alive sockets; the server then drops each of them unread. The next
+    // call meets them one after another (a retry may get another stale socket, not a fresh one) and must
+    // still go through, on a new connection.
+    const race = await startKeepAliveRaceServer();
+    try {
+      const f = leanFetch();
+      const post = (text: string): Promise<unknown> =>
+        f(`${race.url}/bot1:x/sendMessage`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text }) }).then((r) => r.json());
+      await Promise.all([post('a'), post('b'), post('c')]);
+      expect(race.connections).toBe(3);
+      expect(await post('after the burst')).toMatchObject({ ok: true });
+      expect(race.connections).toBe(4);
+      expect(race.bodies.at(-1)).toBe('{"text":"after the burst"}');
+    } finally {
+      await race.close();
+    }
+  });
+
   it('hands a non-string body (an upload) to the fallback fetch', async () => {
     const seen: unknown[] = [];
     const fallback = (async (_url: unknown, init?: RequestInit) => {
@@ -102,5 +121,40 @@ describe('leanFetch', () => {
     const res = await lean('http://127.0.0.1:9/bot1:x/sendDocument', { method: 'POST', body });
     expect(await res.json()).toEqual({ ok: true, result: true });
     expect(seen).toEqual([body]);
+  });
+
+  it('reuses each parsed URL: bytes counted in UTF-8, answers in many chunks, IPv6 hosts, query and credentials kept', async () => {
+    const seen: Array<{ url: string; length: string | undefined; auth: string | undefined; body: string }> = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('data', (c: string) => (body += c));
+      req.on('end', () => {
+        seen.push({ url: req.url ?? '', length: req.headers['content-length'], auth: req.headers.authorization, body });
+        res.writeHead(200, { 'content-type': 'application/json' }); // chunked: the answer comes in pieces
+        const answer = JSON.stringify({ ok: true, result: { echo: body, pad: 'é'.repeat(70_000) } });
+        res.write(answer.slice(0, 10));
+        res.write(answer.slice(10, 40_000));
+        res.end(answer.slice(40_000));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '::1', r));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const f = leanFetch();
+      const text = 'привет 👋 <b>';
+      for (let i = 0; i < 2; i++) {
+        const res = await f(`http://[::1]:${port}/bot1:x/sendMessage?x=0`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text }) });
+        const json = (await res.json()) as { result: { echo: string; pad: string } };
+        expect(JSON.parse(json.result.echo)).toEqual({ text });
+        expect(json.result.pad).toHaveLength(70_000);
+      }
+      await f(`http://user:pw@[::1]:${port}/bot1:x/getMe`, { method: 'POST', body: '{}' });
+      expect(seen.map((r) => r.url)).toEqual(['/bot1:x/sendMessage?x=0', '/bot1:x/sendMessage?x=0', '/bot1:x/getMe']);
+      expect(seen[0]!.length).toBe(String(Buffer.byteLength(JSON.stringify({ text }))));
+      expect(seen[2]!.auth).toBe(`Basic ${Buffer.from('user:pw').toString('base64')}`);
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
   });
 });

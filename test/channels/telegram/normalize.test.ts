@@ -44,6 +44,12 @@ describe('normalizeUpdate', () => {
     expect(ok(upd({ chat: grp, text: 'ping @my_bot' })).mentionsBot).toBe(true);
     expect(ok(upd({ chat: grp, text: 'ping @my_bot_two' })).mentionsBot).toBe(false);
     expect(ok(upd({ chat: grp, text: 'mail me@my_bot.com' })).mentionsBot).toBe(false);
+    // Two bots in one gateway: each text is matched against its own bot's handle (patterns are cached per bot).
+    const other: NormalizeContext = { ...ctx, botId: 43, botUsername: 'other_bot' };
+    expect(ok(upd({ chat: grp, text: 'ping @Other_Bot' }), other).mentionsBot).toBe(true);
+    expect(ok(upd({ chat: grp, text: 'ping @my_bot' }), other).mentionsBot).toBe(false);
+    expect(ok(upd({ chat: grp, text: 'ping @other_bot' })).mentionsBot).toBe(false);
+    expect(ok(upd({ chat: grp, text: 'ping @MY_BOT' })).mentionsBot).toBe(true);
   });
 
   it('keys forum topics by thread, but not reply chains in plain supergroups', () => {

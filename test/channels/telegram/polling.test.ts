@@ -115,6 +115,24 @@ describe('TelegramChannel polling ingress (real grammY against the fake Bot API)
     expect(confirming[0]!.at).toBeGreaterThanOrEqual(h.ingress.acceptedAt[0]!);
   });
 
+  it('logs the typed code of a refused accept and retries it (the handler error reaches the loop unwrapped)', async () => {
+    const log = captureLogger();
+    h = await harness({ logger: log.logger });
+    const ingress = h.ingress;
+    const receive = ingress.receive.bind(ingress);
+    let refusals = 2; // the batch hand-off, then the first retry
+    ingress.receive = async (m) => {
+      if (refusals-- > 0) throw Object.assign(new Error('disk full'), { code: 'E_STORE_WRITE' });
+      return receive(m);
+    };
+    await h.channel.start();
+    const u = h.fake.pushMessage({ chat: dmAlice, from: alice, text: 'after the disk came back' });
+    await ingress.waitFor(1);
+    await vi.waitFor(() => expect(h!.fake.confirmedOffset).toBe(u.updateId + 1));
+    const line = log.lines.find((l) => l['msg'] === 'update not accepted; retrying before confirming it');
+    expect(line).toMatchObject({ code: 'E_STORE_WRITE', updateId: u.updateId, attempt: 1, channelId: 'tg-test' });
+  });
+
   it('backs off on 409 Conflict with a typed error, instead of a hot loop', async () => {
     const { logger, lines } = captureLogger();
     h = await harness({ logger, polling: { timeoutSeconds: 1, backoffInitialMs: 40, backoffMaxMs: 1000 } });

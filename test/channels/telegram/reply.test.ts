@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { isSwitchyardError } from '../../../src/errors/index.js';
 import { SqliteStore } from '../../../src/store/index.js';
-import { alice, dmAlice, forum, group, harness, targetOf, type Harness } from './helpers.js';
+import { alice, captureLogger, dmAlice, forum, group, harness, targetOf, type Harness } from './helpers.js';
 
 function longReply(): string {
   const prose = 'The gateway keeps one queue per session and answers in order. '.repeat(50);
@@ -253,13 +253,17 @@ describe('TelegramChannel replies (real grammY against the fake Bot API)', () =>
 
   it('a chunk sent while the store refuses to record it completes the reply: sent once, not failed', async () => {
     const store = new SqliteStore({ path: ':memory:' });
-    h = await harness({ streaming: { enabled: false }, deliveries: store });
+    const log = captureLogger();
+    h = await harness({ streaming: { enabled: false }, deliveries: store, logger: log.logger });
     await h.channel.start();
     store.simulateFault('readonly');
     const reply = h.channel.openReply(targetOf(dmAlice), { runId: 'r-unrecorded', signal: new AbortController().signal });
     await reply.complete('answer');
     expect(h.fake.messagesIn(dmAlice.id).map((m) => m.text)).toEqual(['answer']);
     expect(await store.delivered('r-unrecorded')).toEqual([]);
+    // The reply's logger is bound lazily, but its lines still say which channel and which run.
+    const line = log.lines.find((l) => l['msg'] === 'delivered chunk not recorded (store refused the write)');
+    expect(line).toMatchObject({ channelId: 'tg-test', runId: 'r-unrecorded', chunkIndex: 0 });
     await store.close();
   });
 });
