@@ -3,6 +3,11 @@
  * lane; a 3 auto-pins a one-line memory (at most `autoCap` auto pins per session: the store unpins the oldest
  * auto pin; manual pins are never evicted). Off the turn path: a failing or slow classifier is logged and
  * never delays or fails a turn, and the returned promise never rejects.
+ *
+ * Scoring is best effort, so its backlog is bounded: a busy gateway answers far more turns per second than a
+ * background lane of two can score (~50 classifier calls/s), and an unbounded queue would grow by the
+ * difference and keep calling the model long after the load stopped. Past `maxQueued` jobs waiting to start,
+ * a turn is not scored (`skipped`, counted, logged at debug).
  */
 import { toError } from '../errors/index.js';
 import { silentLogger, type Logger } from '../log/index.js';
@@ -22,7 +27,7 @@ export interface TurnScore {
 
 /** What scoring did. */
 export interface ScoringOutcome {
-  status: 'scored' | 'pinned' | 'failed' | 'unparsable';
+  status: 'scored' | 'pinned' | 'failed' | 'unparsable' | 'skipped';
   score?: number | undefined;
   pin?: Pin | undefined;
   error?: Error | undefined;
@@ -39,6 +44,8 @@ export interface TurnScorerOptions {
   timeoutMs?: number | undefined;
   /** Classifier model, for `drain-by-model` lanes. */
   model?: string | undefined;
+  /** Most scoring jobs waiting to start; more turns are `skipped`. Default 256. */
+  maxQueued?: number | undefined;
   logger?: Logger | undefined;
   now?: (() => number) | undefined;
 }
@@ -73,14 +80,23 @@ export class TurnScorer {
   private readonly log: Logger;
   private readonly autoCap: number;
   private readonly timeoutMs: number;
+  private readonly maxQueued: number;
+  /** Jobs scheduled whose classifier call has not started yet. */
+  private queued = 0;
   private failures = 0;
   /** Scoring jobs by how they ended, since start (for metrics). */
-  readonly counts: Record<ScoringOutcome['status'], number> = { scored: 0, pinned: 0, failed: 0, unparsable: 0 };
+  readonly counts: Record<ScoringOutcome['status'], number> = { scored: 0, pinned: 0, failed: 0, unparsable: 0, skipped: 0 };
 
   constructor(private readonly options: TurnScorerOptions) {
     this.log = options.logger ?? silentLogger;
     this.autoCap = options.autoCap ?? 8;
     this.timeoutMs = options.timeoutMs ?? 60_000;
+    this.maxQueued = options.maxQueued ?? 256;
+  }
+
+  /** Scoring jobs waiting to start. */
+  get backlog(): number {
+    return this.queued;
   }
 
   /** Scoring jobs that failed since start (for metrics). */
@@ -90,15 +106,33 @@ export class TurnScorer {
 
   /** Queues scoring of one answered turn. Never rejects. */
   score(sessionKey: string, userText: string, assistantText: string): Promise<ScoringOutcome> {
+    if (this.queued >= this.maxQueued) {
+      this.counts.skipped += 1;
+      this.log.debug({ sessionKey, backlog: this.queued }, 'turn not scored: the scoring backlog is full');
+      return Promise.resolve({ status: 'skipped' });
+    }
     let job: Promise<ScoringOutcome>;
+    let started = false;
+    const start = (): void => {
+      if (started) return;
+      started = true;
+      this.queued -= 1;
+    };
+    this.queued += 1;
     try {
-      job = this.options.lane().schedule(`score:${sessionKey}`, (signal) => this.job(sessionKey, userText, assistantText, signal), {
-        timeoutMs: this.timeoutMs,
-        ...(this.options.model === undefined ? {} : { model: this.options.model }),
-      });
+      job = this.options.lane().schedule(
+        `score:${sessionKey}`,
+        (signal) => {
+          start();
+          return this.job(sessionKey, userText, assistantText, signal);
+        },
+        { timeoutMs: this.timeoutMs, ...(this.options.model === undefined ? {} : { model: this.options.model }) },
+      );
     } catch (err) {
       job = Promise.reject(err);
     }
+    // A job cancelled or refused before it started leaves the backlog too.
+    job = job.finally(start);
     return job
       .catch((err: unknown): ScoringOutcome => {
         this.failures += 1;

@@ -54,6 +54,33 @@ describe('TurnScorer', () => {
     expect(pins.filter((p) => p.source === 'manual').map((p) => p.text)).toEqual(['manual one']);
   });
 
+  it('bounds its backlog: past maxQueued waiting jobs a turn is skipped, and room frees as jobs start', async () => {
+    const store = new MemoryStore();
+    // The classifier holds each call until released: with a lane of one, one job runs and the rest wait.
+    const held: Array<() => void> = [];
+    const classify: ClassifierCall = () => new Promise((resolve) => held.push(() => resolve('1')));
+    const l = lane();
+    const scorer = new TurnScorer({ memory: store, classify, lane: () => l, maxQueued: 3 });
+    const first = scorer.score(KEY, 'u0', 'a0'); // starts at once: not waiting
+    await vi.waitFor(() => expect(held).toHaveLength(1));
+    const waiting = [1, 2, 3].map((i) => scorer.score(KEY, `u${i}`, `a${i}`));
+    expect(scorer.backlog).toBe(3);
+    await expect(scorer.score(KEY, 'u4', 'a4')).resolves.toEqual({ status: 'skipped' });
+    expect(scorer.counts.skipped).toBe(1);
+    held.shift()!(); // the running job ends, the next one starts: one place frees
+    await expect(first).resolves.toMatchObject({ status: 'scored' });
+    await vi.waitFor(() => expect(scorer.backlog).toBe(2));
+    const late = scorer.score(KEY, 'u5', 'a5');
+    expect(scorer.backlog).toBe(3);
+    for (let i = 0; i < 4; i++) {
+      await vi.waitFor(() => expect(held.length).toBeGreaterThan(0));
+      held.shift()!();
+    }
+    await expect(Promise.all([...waiting, late])).resolves.toHaveLength(4);
+    expect(scorer.backlog).toBe(0);
+    expect(scorer.counts).toMatchObject({ scored: 5, skipped: 1 });
+  });
+
   it('failures are logged, counted and never reject; the worker keeps going', async () => {
     const store = new MemoryStore();
     const lines: Array<{ msg: string; level: number }> = [];
