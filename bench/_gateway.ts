@@ -132,6 +132,8 @@ export interface E2eOptions {
    * 32k window: a short run never compacts).
    */
   compaction?: { compactAt: number; keepRecentTokens: number };
+  /** Slots of the `background` lane (compaction jobs). Default: the config's (2). */
+  backgroundLane?: number;
   /** Node flags added to `E2E_NODE_FLAGS` (the soak's `--trace-gc`). */
   nodeFlags?: string[];
   /** Told the gateway's stdout after it is ready (`--trace-gc` lines; its log lines go there too). */
@@ -155,7 +157,7 @@ export async function startE2e(options: E2eOptions = {}): Promise<E2eSetup> {
     `store: { path: ${JSON.stringify(join(dir, 'db.sqlite'))} }
 http: { host: 127.0.0.1, port: 0 }
 log: { level: warn }
-lanes: { main: 256 }
+lanes: { main: 256${options.backgroundLane === undefined ? '' : `, background: ${options.backgroundLane}`} }
 agents:
   default:
     provider: { baseUrl: "${model.url}", model: fake, timeoutMs: 30000, maxAttempts: 1 }
