@@ -81,9 +81,19 @@ export class Pacer {
       if (readyAt <= now) break;
       await sleep(readyAt - now, signal);
     }
-    s.sends.push(Date.now());
-    const keep = Math.max(1, rule.window?.max ?? 1);
-    if (s.sends.length > keep) s.sends.splice(0, s.sends.length - keep);
+    const now = Date.now();
+    s.sends.push(now);
+    // Keep at most the window's `max` sends, and none older than the key's longest window (they can no longer
+    // delay a send): a generous limit on a key that is never idle (a bot-wide `globalPerSecond` of 1,000,000)
+    // otherwise held up to `max` timestamps for good. The newest stays for `minIntervalMs`.
+    let drop = Math.max(0, s.sends.length - Math.max(1, rule.window?.max ?? 1));
+    while (drop < s.sends.length - 1 && s.sends[drop]! <= now - s.windowMs) drop++;
+    if (drop > 0) s.sends.splice(0, drop);
+  }
+
+  /** Send times held for `key` (bounded by its window; for tests and metrics). */
+  held(key: string): number {
+    return this.keys.get(key)?.sends.length ?? 0;
   }
 
   private maybeForget(key: string, s: KeyState): void {
