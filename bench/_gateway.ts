@@ -36,6 +36,16 @@ export function procStats(pid: number): { cpuTicks: number; rssMB: number } {
   return { cpuTicks, rssMB: round(rssKB / 1024, 1) };
 }
 
+/**
+ * Resident memory of a process by kind (MB, from /proc/<pid>/status): anonymous (V8 heap, malloc, SQLite's
+ * page cache, WASM), file-backed (code and mapped files) and shared memory. Tells native growth from mappings.
+ */
+export function procMem(pid: number): { rssMB: number; anonMB: number; fileMB: number; shmemMB: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+  return { rssMB: round(kb('VmRSS') / 1024, 1), anonMB: round(kb('RssAnon') / 1024, 1), fileMB: round(kb('RssFile') / 1024, 1), shmemMB: round(kb('RssShmem') / 1024, 1) };
+}
+
 /** CPU of both processes over a window: the gateway child (from /proc) and this bench process (fakes + driver). */
 export class CpuWindow {
   private readonly g0: number;
@@ -86,6 +96,8 @@ export interface E2eSetup {
   pid: number;
   /** The gateway's HTTP base URL (`/metrics` is open). */
   url: string;
+  /** The gateway's SQLite file (its `-wal` sits next to it). */
+  dbPath: string;
   /** Replies by marker (`m<N>` of the last user message of the run). */
   replies: Map<string, SeenReply>;
   /** `sendMessage` calls that answered no marker (error notices, refused sends): count and first samples. */
@@ -116,8 +128,25 @@ function lastUserText(r: RecordedRequest): string {
   return '';
 }
 
+/** Options of `startE2e`. */
+export interface E2eOptions {
+  /** Name of the CPU profile with `E2E_CPU_PROF`. */
+  profileName?: string;
+  /**
+   * The agent's compaction threshold and what it keeps verbatim (tokens). Default: the config's (75 % of the
+   * 32k window: a short run never compacts).
+   */
+  compaction?: { compactAt: number; keepRecentTokens: number };
+  /** Slots of the `background` lane (compaction jobs). Default: the config's (2). */
+  backgroundLane?: number;
+  /** Node flags added to `E2E_NODE_FLAGS` (the soak's `--trace-gc`). */
+  nodeFlags?: string[];
+  /** Told the gateway's stdout after it is ready (`--trace-gc` lines; its log lines go there too). */
+  onStdout?: (text: string) => void;
+}
+
 /** Starts the fakes and the gateway; resolves once it says it is running. */
-export async function startE2e(options: { profileName?: string } = {}): Promise<E2eSetup> {
+export async function startE2e(options: E2eOptions = {}): Promise<E2eSetup> {
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-e2e-'));
   const tg = await FakeTelegramApi.start({ maxPollMs: 1000 });
   const model = new FakeOpenAIServer({ tokenDelayMs: MODEL_MS });
@@ -133,11 +162,11 @@ export async function startE2e(options: { profileName?: string } = {}): Promise<
     `store: { path: ${JSON.stringify(join(dir, 'db.sqlite'))} }
 http: { host: 127.0.0.1, port: 0 }
 log: { level: warn }
-lanes: { main: 256 }
+lanes: { main: 256${options.backgroundLane === undefined ? '' : `, background: ${options.backgroundLane}`} }
 agents:
   default:
     provider: { baseUrl: "${model.url}", model: fake, timeoutMs: 30000, maxAttempts: 1 }
-    contextWindow: 32768
+    contextWindow: 32768${options.compaction === undefined ? '' : `\n    compactAt: ${options.compaction.compactAt}\n    keepRecentTokens: ${options.compaction.keepRecentTokens}`}
 channels:
   - id: tg
     type: telegram
@@ -158,6 +187,7 @@ channels:
     gateway: undefined as unknown as ChildProcess,
     pid: 0,
     url: '',
+    dbPath: join(dir, 'db.sqlite'),
     replies,
     unmatched: { count: 0, samples: [] },
     onReply: undefined,
@@ -201,7 +231,7 @@ channels:
     replies.set(marker, reply);
     setup.onReply?.(marker, reply);
   };
-  const started = await startGateway(configFile, options.profileName);
+  const started = await startGateway(configFile, options);
   setup.gateway = started.child;
   setup.url = started.url;
   setup.pid = setup.gateway.pid!;
@@ -221,11 +251,12 @@ function gatewayEntry(repo: string): string[] {
   return ['dist/cli/main.js'];
 }
 
-function startGateway(configFile: string, profileName: string | undefined): Promise<{ child: ChildProcess; url: string }> {
+function startGateway(configFile: string, options: E2eOptions): Promise<{ child: ChildProcess; url: string }> {
+  const profileName = options.profileName;
   const repo = resolve(process.env['GATEWAY_REPO'] ?? join(import.meta.dirname, '..'));
   const profDir = process.env['E2E_CPU_PROF'];
   const prof = profDir !== undefined && profDir !== '' ? ['--cpu-prof', '--cpu-prof-dir', resolve(profDir), ...(profileName ? ['--cpu-prof-name', `${profileName}.cpuprofile`] : [])] : [];
-  const extra = (process.env['E2E_NODE_FLAGS'] ?? '').split(' ').filter((f) => f !== '');
+  const extra = [...(process.env['E2E_NODE_FLAGS'] ?? '').split(' ').filter((f) => f !== ''), ...(options.nodeFlags ?? [])];
   const child = spawn(process.execPath, [...extra, ...prof, ...gatewayEntry(repo), 'start', '--config', configFile], {
     cwd: repo,
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -241,6 +272,8 @@ function startGateway(configFile: string, profileName: string | undefined): Prom
         const logFile = process.env['E2E_GATEWAY_LOG'];
         if (logFile !== undefined && logFile !== '') child.stdout?.pipe(createWriteStream(logFile, { flags: 'a' }));
         else child.stdout?.resume();
+        const onStdout = options.onStdout;
+        if (onStdout !== undefined) child.stdout?.on('data', (c: Buffer) => onStdout(c.toString()));
         resolve({ child, url: m[1]! });
       }
     };
@@ -256,14 +289,18 @@ export async function gatewayMetric(url: string, name: string): Promise<number> 
   return line === undefined ? Number.NaN : Number(line.slice(line.lastIndexOf(' ') + 1));
 }
 
-/** All samples of the gateway's `/metrics`, by `name{labels}` without the metric prefix. */
+/**
+ * Every sample of `/metrics` (Prometheus text) in one fetch, by series without the `switchyard_` prefix
+ * (`nodejs_heap_size_used_bytes`, `compactions_total{result="applied"}`).
+ */
 export async function gatewayMetrics(url: string): Promise<Map<string, number>> {
   const text = await (await fetch(`${url}/metrics`)).text();
   const out = new Map<string, number>();
   for (const line of text.split('\n')) {
     if (line === '' || line.startsWith('#')) continue;
-    const cut = line.lastIndexOf(' ');
-    out.set(line.slice(0, cut).replace(/^[a-z]+_(?=nodejs_|process_)/, ''), Number(line.slice(cut + 1)));
+    const sp = line.lastIndexOf(' ');
+    const key = line.slice(0, sp);
+    out.set(key.startsWith('switchyard_') ? key.slice('switchyard_'.length) : key, Number(line.slice(sp + 1)));
   }
   return out;
 }

@@ -76,6 +76,9 @@ export class MalformedMessageError extends SwitchyardError {
   }
 }
 
+/** Sessions held by the stale-notice throttle before expired ones are swept. */
+const STALE_SWEEP_AT = 1024;
+
 const BUILTIN_COMMANDS = new Set(['help', 'start', 'stop', 'stopall', 'status']);
 
 /** Where a notice about `message` goes: the same chat (and thread), as a reply to it. */
@@ -100,8 +103,13 @@ export class Ingress implements IngressPort {
   private readonly mergedByOwner = new Map<string, StoredOutcome[]>();
   /** Run states decided by outcomes, applied when the run ends. */
   private readonly runStates = new Map<string, RunState>();
-  private readonly lastStaleNotice = new Map<string, number>();
-  private readonly staleCounts = new Map<string, number>();
+  /**
+   * Stale-notice throttle per session: when its last notice went out and how many stale messages were held
+   * back since. Map order is the order of notices (re-inserted on each), so expired entries come first and a
+   * sweep stops at the first live one: the map holds the sessions noticed within a window, not every session
+   * ever stopped.
+   */
+  private readonly staleNotices = new Map<string, { at: number; held: number }>();
   private readonly staleWindowMs: number;
   private outcomeBatch: StoredOutcome[] = [];
   private flushScheduled = false;
@@ -355,16 +363,33 @@ export class Ingress implements IngressPort {
 
   private staleNotice(message: InboundMessage): void {
     const key = message.sessionKey;
-    const count = (this.staleCounts.get(key) ?? 0) + 1;
-    const last = this.lastStaleNotice.get(key);
     const now = this.now();
-    if (last !== undefined && now - last < this.staleWindowMs) {
-      this.staleCounts.set(key, count);
+    const last = this.staleNotices.get(key);
+    if (last !== undefined && now - last.at < this.staleWindowMs) {
+      last.held += 1;
       return;
     }
-    this.lastStaleNotice.set(key, now);
-    this.staleCounts.set(key, 0);
-    this.notify(message, say.staleText(count));
+    this.staleNotices.delete(key);
+    this.staleNotices.set(key, { at: now, held: 0 });
+    this.sweepStaleNotices(now);
+    this.notify(message, say.staleText((last?.held ?? 0) + 1));
+  }
+
+  /**
+   * Forgets sessions whose stale-notice window has passed, once more than `STALE_SWEEP_AT` are held (below
+   * that, a count held back is still added to the session's next notice, however late). Amortized O(1).
+   */
+  private sweepStaleNotices(now: number): void {
+    if (this.staleNotices.size <= STALE_SWEEP_AT) return;
+    for (const [key, s] of this.staleNotices) {
+      if (now - s.at < this.staleWindowMs) break;
+      this.staleNotices.delete(key);
+    }
+  }
+
+  /** Sessions whose stale-notice throttle is held (bounded: see `staleNotices`). For tests and metrics. */
+  get staleNoticeSessions(): number {
+    return this.staleNotices.size;
   }
 
   private queueOutcome(o: StoredOutcome): void {

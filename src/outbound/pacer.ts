@@ -100,6 +100,11 @@ export class Pacer {
     return s;
   }
 
+  /** Send times held for `key` (bounded by its window; for tests and metrics). */
+  held(key: string): number {
+    return this.keys.get(key)?.sends.length ?? 0;
+  }
+
   private maybeForget(key: string, s: KeyState): void {
     if (s.waiters > 0 || s.forgetTimer !== undefined) return;
     const last = s.sends.at(-1) ?? -Infinity;
@@ -129,11 +134,17 @@ function readyAt(s: KeyState, rule: PaceRule, now: number): number {
   return at;
 }
 
-/** Counts a send started at `at`, keeping only the history the rule can still need. */
+/**
+ * Counts a send started at `at`, keeping only the history the rule can still need: at most the window's `max`
+ * sends, and none older than the key's longest window (they can no longer delay a send). Without the age bound
+ * a generous limit on a key that is never idle (a bot-wide `globalPerSecond` of 1,000,000) held up to `max`
+ * timestamps for good. The newest is always kept, for `minIntervalMs`.
+ */
 function record(s: KeyState, rule: PaceRule, at: number): void {
   s.sends.push(at);
-  const keep = Math.max(1, rule.window?.max ?? 1);
-  if (s.sends.length > keep) s.sends.splice(0, s.sends.length - keep);
+  let drop = Math.max(0, s.sends.length - Math.max(1, rule.window?.max ?? 1));
+  while (drop < s.sends.length - 1 && s.sends[drop]! <= at - s.windowMs) drop++;
+  if (drop > 0) s.sends.splice(0, drop);
 }
 
 function validateRule(rule: PaceRule): void {

@@ -42,7 +42,7 @@ function message(over: Partial<InboundMessage> = {}): InboundMessage {
   };
 }
 
-function setup(options: { access?: AccessGate; run?: (turn: Turn<InboundMessage>) => unknown; cap?: number; store?: Store } = {}) {
+function setup(options: { access?: AccessGate; run?: (turn: Turn<InboundMessage>) => unknown; cap?: number; store?: Store; now?: () => number } = {}) {
   const store = options.store ?? new MemoryStore();
   const channel = new RecordingChannel();
   const gates: Array<() => void> = [];
@@ -66,6 +66,7 @@ function setup(options: { access?: AccessGate; run?: (turn: Turn<InboundMessage>
     scheduler,
     channel: () => channel,
     access: options.access ? () => options.access : undefined,
+    now: options.now,
   });
   return { store, channel, scheduler, ingress, gates, turns };
 }
@@ -144,6 +145,31 @@ describe('Ingress', () => {
     const stale = t.channel.notices.filter((x) => x.text.startsWith('Ignored'));
     expect(stale).toHaveLength(1);
     for (const m of late) expect((await t.store.getMessage(m.id))?.outcome?.outcome).toBe('stale');
+  });
+
+  it('the stale-notice throttle forgets sessions whose window passed: bounded by notices per window, not by sessions', async () => {
+    let clock = 0;
+    const t = setup({ now: () => clock });
+    let maxHeld = 0;
+    const sessions = 1_500;
+    for (let i = 0; i < sessions; i++) {
+      const who = { sessionKey: `local:dm:s${i}`, senderId: `s${i}`, chatId: `s${i}` };
+      const late = message(who);
+      await t.ingress.receive(message({ ...who, text: '/stopall', command: { name: 'stopall', args: '' } }));
+      await t.ingress.receive(late);
+      maxHeld = Math.max(maxHeld, t.ingress.staleNoticeSessions);
+      clock += 1_000; // one stale session a second; the window is 10 s
+    }
+    await t.ingress.flush();
+    expect(t.channel.notices.filter((x) => x.text.startsWith('Ignored'))).toHaveLength(sessions);
+    expect(maxHeld).toBeLessThanOrEqual(1025);
+    expect(t.ingress.staleNoticeSessions).toBeLessThan(sessions);
+    // A session still inside its window stays throttled after the sweeps: its next stale message says nothing.
+    const last = { sessionKey: `local:dm:s${sessions - 1}`, senderId: `s${sessions - 1}`, chatId: `s${sessions - 1}` };
+    clock -= 1_000;
+    await t.ingress.receive(message({ ...last, sentAt: 0 }));
+    await t.ingress.flush();
+    expect(t.channel.notices.filter((x) => x.text.startsWith('Ignored'))).toHaveLength(sessions);
   });
 
   it('access: ignore and deny (with its notice) never reach the store', async () => {

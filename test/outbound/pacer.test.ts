@@ -49,6 +49,18 @@ describe('Pacer', () => {
     expect(times[40]).toBe(120_000);
   });
 
+  it('holds only the sends inside the window, however generous its max (a never-idle bot-wide key)', async () => {
+    const pacer = new Pacer();
+    const rule = { minIntervalMs: 0, window: { max: 1_000_000, ms: 1000 } };
+    for (let i = 0; i < 5_000; i++) {
+      await pacer.acquire('bot', rule);
+      vi.advanceTimersByTime(1); // 1,000 sends a second, never idle
+    }
+    // The sends of the last second (1,000), not all 5,000 up to the max.
+    expect(pacer.held('bot')).toBeLessThanOrEqual(1_001);
+    expect(pacer.held('bot')).toBeGreaterThanOrEqual(999);
+  });
+
   it('an aborted waiter gives up its place without blocking the next one, and state is freed', async () => {
     const pacer = new Pacer();
     await pacer.acquire('c', { minIntervalMs: 1000 });
