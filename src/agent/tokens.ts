@@ -52,6 +52,11 @@ export function warmTokenizer(): void {
   const encoder = new Tiktoken(bpe);
   // `rankMap` is js-tiktoken's internal table (1.0.x); without it each new piece is counted by `encode`.
   const ranks = (encoder as unknown as { rankMap?: unknown }).rankMap;
+  // The decode table (rank -> bytes) is 100k Uint8Arrays, each with its own ArrayBuffer, that every major GC
+  // marks and sweeps; counting never decodes, so it is dropped (js-tiktoken 1.0.x `textMap`; `decode` would
+  // then return nothing, and nothing here calls it).
+  const decodeTable = (encoder as unknown as { textMap?: unknown }).textMap;
+  if (decodeTable instanceof Map) decodeTable.clear();
   loaded = { encoder, pieces: new RegExp(bpe.pat_str, 'gu'), ranks: ranks instanceof Map ? (ranks as Map<string, number>) : undefined };
 }
 
