@@ -282,13 +282,6 @@ function startGateway(configFile: string, options: E2eOptions): Promise<{ child:
   });
 }
 
-/** A gauge from the gateway's `/metrics` (Prometheus text), e.g. `nodejs_heap_size_used_bytes`; NaN if absent. */
-export async function gatewayMetric(url: string, name: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`) || new RegExp(`^\\w+_${name} `).test(l));
-  return line === undefined ? Number.NaN : Number(line.slice(line.lastIndexOf(' ') + 1));
-}
-
 /**
  * Every sample of `/metrics` (Prometheus text) in one fetch, by series without the `switchyard_` prefix
  * (`nodejs_heap_size_used_bytes`, `compactions_total{result="applied"}`).

@@ -12,6 +12,13 @@ import { isUnsentError } from '../../../src/channels/telegram/transport.js';
 import { FakeTelegramApi } from '../../../src/fakes/telegram-api.js';
 import { startKeepAliveRaceServer } from '../../support/keepalive-race-server.js';
 
+
+/** Posts `sendMessage` with `text` to a raw test server through `f` and resolves with the parsed answer. */
+function sendMessageTo(base: string, f: ReturnType<typeof leanFetch>): (text: string) => Promise<unknown> {
+  return (text) =>
+    f(`${base}/bot1:x/sendMessage`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text }) }).then((r) => r.json());
+}
+
 describe('leanFetch', () => {
   let fake: FakeTelegramApi | undefined;
   afterEach(async () => {
@@ -79,9 +86,7 @@ describe('leanFetch', () => {
     // The request was never read by the server, so sending it again on a fresh connection is safe.
     const race = await startKeepAliveRaceServer();
     try {
-      const f = leanFetch();
-      const post = (text: string): Promise<unknown> =>
-        f(`${race.url}/bot1:x/sendMessage`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text }) }).then((r) => r.json());
+      const post = sendMessageTo(race.url, leanFetch());
       expect(await post('first')).toEqual({ ok: true, result: { n: 1 } });
       expect(await post('second')).toEqual({ ok: true, result: { n: 2 } }); // reset on the reused socket, sent again
       expect(race.connections).toBe(2);
@@ -97,9 +102,7 @@ describe('leanFetch', () => {
     // still go through, on a new connection.
     const race = await startKeepAliveRaceServer();
     try {
-      const f = leanFetch();
-      const post = (text: string): Promise<unknown> =>
-        f(`${race.url}/bot1:x/sendMessage`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text }) }).then((r) => r.json());
+      const post = sendMessageTo(race.url, leanFetch());
       await Promise.all([post('a'), post('b'), post('c')]);
       expect(race.connections).toBe(3);
       expect(await post('after the burst')).toMatchObject({ ok: true });
