@@ -12,7 +12,6 @@ import { isUnsentError } from '../../../src/channels/telegram/transport.js';
 import { FakeTelegramApi } from '../../../src/fakes/telegram-api.js';
 import { startKeepAliveRaceServer } from '../../support/keepalive-race-server.js';
 
-
 /** Posts `sendMessage` with `text` to a raw test server through `f` and resolves with the parsed answer. */
 function sendMessageTo(base: string, f: ReturnType<typeof leanFetch>): (text: string) => Promise<unknown> {
   return (text) =>
