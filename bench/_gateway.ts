@@ -19,7 +19,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
 import { FakeOpenAIServer } from '../src/fakes/index.js';
 import type { RecordedRequest } from '../src/fakes/openai-types.js';
 import { FakeTelegramApi } from '../src/fakes/telegram-api.js';
@@ -141,6 +141,11 @@ export interface E2eOptions {
   backgroundLane?: number;
   /** Node flags added to `E2E_NODE_FLAGS` (the soak's `--trace-gc`). */
   nodeFlags?: string[];
+  /**
+   * Runs `floor-gateway.mjs` (a pass-through with no store or scheduler) instead of the gateway: what the
+   * driver, the fakes and the machine cost by themselves.
+   */
+  floor?: boolean;
   /** Told the gateway's stdout after it is ready (`--trace-gc` lines; its log lines go there too). */
   onStdout?: (text: string) => void;
 }
@@ -257,7 +262,8 @@ function startGateway(configFile: string, options: E2eOptions): Promise<{ child:
   const profDir = process.env['E2E_CPU_PROF'];
   const prof = profDir !== undefined && profDir !== '' ? ['--cpu-prof', '--cpu-prof-dir', resolve(profDir), ...(profileName ? ['--cpu-prof-name', `${profileName}.cpuprofile`] : [])] : [];
   const extra = [...(process.env['E2E_NODE_FLAGS'] ?? '').split(' ').filter((f) => f !== ''), ...(options.nodeFlags ?? [])];
-  const child = spawn(process.execPath, [...extra, ...prof, ...gatewayEntry(repo), 'start', '--config', configFile], {
+  const entry = options.floor === true ? [join(import.meta.dirname, 'floor-gateway.mjs')] : gatewayEntry(repo);
+  const child = spawn(process.execPath, [...extra, ...prof, ...entry, 'start', '--config', configFile], {
     cwd: repo,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -322,6 +328,30 @@ export class StallWindow {
       gcMajorMs: round(diff('nodejs_gc_duration_seconds_sum{kind="major"}') * 1000, 0),
       gcMajorCount: diff('nodejs_gc_duration_seconds_count{kind="major"}'),
     };
+  }
+}
+
+/**
+ * This process's own stalls over a window: event-loop delay (sampled every 1 ms; the figure includes that
+ * 1 ms) and GC pause time. Every timing is read here (update offered, model request in and out, reply in), so
+ * a stalled driver stretches the overheads it reports; these say by how much it could have.
+ */
+export class DriverStalls {
+  private readonly loop = monitorEventLoopDelay({ resolution: 1 });
+  private gcMs = 0;
+  private readonly gc = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) this.gcMs += e.duration;
+  });
+
+  start(): void {
+    this.loop.enable();
+    this.gc.observe({ entryTypes: ['gc'] });
+  }
+
+  read(): { driverLoopDelayP99Ms: number; driverGcMs: number } {
+    this.loop.disable();
+    this.gc.disconnect();
+    return { driverLoopDelayP99Ms: round(this.loop.percentile(99) / 1e6, 1), driverGcMs: round(this.gcMs, 0) };
   }
 }
 

@@ -16,18 +16,29 @@
  *   its session's previous run is queueing by design: reported apart (`queueP50/P99Ms`, message offered →
  *   its run could start), and each run's overhead counts from when it could start (its last message offered,
  *   or the session's previous reply, whichever is later).
+ * - `floor @R/s`: `steady` again, through `floor-gateway.mjs` (poll, ask the model, send; no store, no
+ *   scheduler) instead of the gateway. What the driver, the loopback hops and this machine cost by themselves:
+ *   the gateway's own share of an overhead is what it adds above the floor. `driverLoopDelayP99Ms` and
+ *   `driverGcMs` say how much this process stalled meanwhile (every timestamp is read here).
  *
- * Environment: `E2E_RATES` (default `1000,200`), `E2E_MESSAGES` (per rate), `E2E_WORKLOADS` (`steady,burst`),
+ * Environment: `E2E_RATES` (default `1000,200`), `E2E_MESSAGES` (per rate), `E2E_WORKLOADS` (`steady,burst,floor`),
+ * `E2E_TICK_MS` (the driver's offer tick, default 5),
  * `E2E_WARM_S` (warm-up seconds at the rate, default 5; 0 = cold), `E2E_DUMP=<file>` (per-message timings of
  * the last steady run, for tail analysis), and `GATEWAY_REPO` / `E2E_CPU_PROF` / `E2E_NODE_FLAGS` /
  * `E2E_RUNTIME` (see `_gateway.ts`).
  */
 import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { CpuWindow, sleepMs, StallWindow, startE2e, waitProgress, waitUntil, type E2eSetup } from './_gateway.js';
+import { CpuWindow, DriverStalls, sleepMs, StallWindow, startE2e, waitProgress, waitUntil, type E2eSetup } from './_gateway.js';
 import { emit, percentile, round } from './_util.js';
 
-const TICK_MS = 5;
+const TICK_MS = Number(process.env["E2E_TICK_MS"] ?? 5);
+
+/** Drops what the fakes recorded so far (model runs are kept by marker): the driver's own memory stays flat. */
+function forget(s: E2eSetup): void {
+  s.takeModelRequests();
+  s.tg.forgetHistory();
+}
 
 function pct(values: number[]): { p50: number; p99: number } {
   return { p50: round(percentile(values, 50), 1), p99: round(percentile(values, 99), 1) };
@@ -39,16 +50,19 @@ function pct(values: number[]): { p50: number; p99: number } {
  * young generation and optimizes the busy paths, which puts ~1 s of 10-40 ms overheads into a cold run (its
  * p99 ~30 ms against ~10-20 ms warm); the target is about the gateway under that load, not its first second.
  */
-async function steady(s: E2eSetup, N: number, rate: number, base: number): Promise<void> {
+async function steady(s: E2eSetup, N: number, rate: number, base: number, label = 'steady'): Promise<void> {
   const warmN = Math.round(rate * Number(process.env['E2E_WARM_S'] ?? 5));
-  const cold = warmN > 0 ? await offerSteady(s, warmN, rate, base + 500_000, false) : undefined;
-  await offerSteady(s, N, rate, base, true, cold);
+  const cold = warmN > 0 ? await offerSteady(s, warmN, rate, base + 500_000, label, false) : undefined;
+  await offerSteady(s, N, rate, base, label, true, cold);
 }
 
-async function offerSteady(s: E2eSetup, N: number, rate: number, base: number, report: boolean, coldP99?: number): Promise<number> {
+async function offerSteady(s: E2eSetup, N: number, rate: number, base: number, label: string, report: boolean, coldP99?: number): Promise<number> {
   const offered = new Map<string, number>();
-  const stalls = new StallWindow(s.url);
-  await stalls.start();
+  // The floor pass-through has no /metrics.
+  const stalls = label === 'floor' ? undefined : new StallWindow(s.url);
+  await stalls?.start();
+  const driver = new DriverStalls();
+  driver.start();
   const cpu = new CpuWindow(s.pid);
   const t0 = performance.now();
   let answered = 0;
@@ -56,16 +70,21 @@ async function offerSteady(s: E2eSetup, N: number, rate: number, base: number, r
     if (offered.has(marker)) answered++;
   };
   let i = 0;
+  let ticks = 0;
   while (i < N) {
     const due = Math.min(N, Math.floor(((performance.now() - t0) * rate) / 1000) + 1);
     for (; i < due; i++) offered.set(`m${base + i}`, s.push(base + i, base + i));
     if (i < N) await sleepMs(TICK_MS);
+    // The fakes' records would otherwise pile up into this process's old generation: its major GCs stall the
+    // clock the timings are read from.
+    if (++ticks % 100 === 0) forget(s);
   }
   const offerSecs = (performance.now() - t0) / 1000;
   await waitProgress(() => answered >= N, () => answered, 60_000, () => `${answered}/${N} answered; unmatched sends ${s.unmatched.count}: ${s.unmatched.samples.join(' | ')}`);
   const elapsed = (performance.now() - t0) / 1000;
   const usage = cpu.read(N);
-  const stalled = await stalls.read();
+  const driverStalled = driver.read();
+  const stalled = await stalls?.read();
   s.onReply = undefined;
   s.takeModelRequests();
   const overhead: number[] = [];
@@ -90,7 +109,7 @@ async function offerSteady(s: E2eSetup, N: number, rate: number, base: number, r
   if (!report) return o.p99;
   emit({
     bench: 'e2e',
-    workload: `steady ${N / 1000}k sessions @${rate}/s`,
+    workload: `${label} ${N / 1000}k sessions @${rate}/s`,
     offeredPerSec: Math.round(N / offerSecs),
     messages: N,
     msgsPerSec: Math.round(N / elapsed),
@@ -107,6 +126,7 @@ async function offerSteady(s: E2eSetup, N: number, rate: number, base: number, r
     cpuMsPerMsg: usage.gatewayCpuMsPerMsg,
     benchCpuPct: usage.benchCpuPct,
     ...stalled,
+    ...driverStalled,
     load1: usage.load1,
   });
   return o.p99;
@@ -181,7 +201,7 @@ async function burst(s: E2eSetup): Promise<void> {
 /** Runs the workloads and prints one JSON line each. */
 export async function run(): Promise<void> {
   const rates = (process.env['E2E_RATES'] ?? '1000,200').split(',').map(Number).filter((r) => r > 0);
-  const workloads = (process.env['E2E_WORKLOADS'] ?? 'steady,burst').split(',');
+  const workloads = (process.env['E2E_WORKLOADS'] ?? 'steady,burst,floor').split(',');
   const fixedN = Number(process.env['E2E_MESSAGES'] ?? 0);
   const s = await startE2e({ profileName: `gateway-${process.pid}` });
   try {
@@ -201,6 +221,24 @@ export async function run(): Promise<void> {
       }
     }
     if (workloads.includes('burst')) await burst(s);
+  } finally {
+    await s.close();
+  }
+  if (workloads.includes('floor')) await floor(rates, fixedN);
+}
+
+/**
+ * The same steady runs through `floor-gateway.mjs`, a pass-through with no store and no scheduler: the part
+ * of every overhead above that the driver, the loopback hops and the machine account for on their own.
+ */
+async function floor(rates: number[], fixedN: number): Promise<void> {
+  const s = await startE2e({ floor: true });
+  try {
+    let base = 20_000_000;
+    for (const rate of rates) {
+      await steady(s, fixedN > 0 ? fixedN : rate >= 1000 ? 10_000 : rate * 20, rate, base, 'floor');
+      base += 2_000_000;
+    }
   } finally {
     await s.close();
   }
