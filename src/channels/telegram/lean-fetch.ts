@@ -25,7 +25,7 @@
  * "Network request for 'sendMessage' failed"; with a single resend a 1,000/s bench still lost 3 replies of a
  * burst now and then.
  */
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
+import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 
 /** The part of a fetch answer grammY uses. */
@@ -40,6 +40,13 @@ export interface LeanResponse {
 export interface LeanFetchOptions {
   /** Used for calls whose body is not a string (file uploads). Default: the global `fetch`. */
   fallback?: typeof fetch | undefined;
+  /**
+   * Bound (ms) on one request, answer included: one still open then is destroyed (`TimeoutError`), so a
+   * connection that died without a reset cannot hang a long poll forever. Default 500 s, grammY's own default
+   * (it is the bound of calls that skip grammY's timeout, see `directJsonCalls`). Checked about once a second
+   * (or every `timeoutMs`, if shorter) by one timer for all requests, not a timer per request.
+   */
+  timeoutMs?: number | undefined;
 }
 
 /** `fetch` signature grammY calls (its option type is the DOM `fetch`). */
@@ -109,6 +116,29 @@ export function leanFetch(options: LeanFetchOptions = {}): LeanFetch {
   const http = new HttpAgent({ keepAlive: true });
   const https = new HttpsAgent({ keepAlive: true });
   const targets = new Map<string, Target | URL>();
+  const timeoutMs = options.timeoutMs ?? 500_000;
+  /** Requests in flight and when each started (ms). */
+  const inflight = new Map<ClientRequest, number>();
+  let sweeper: NodeJS.Timeout | undefined;
+  const sweep = (): void => {
+    const now = Date.now();
+    for (const [req, started] of inflight) {
+      if (now - started < timeoutMs) break; // in start order: the rest are younger
+      inflight.delete(req);
+      req.destroy(Object.assign(new Error(`request timed out after ${timeoutMs} ms`), { name: 'TimeoutError', code: 'ETIMEDOUT' }));
+    }
+    if (inflight.size === 0) {
+      clearInterval(sweeper);
+      sweeper = undefined;
+    }
+  };
+  const track = (req: ClientRequest): void => {
+    inflight.set(req, Date.now());
+    if (sweeper === undefined) {
+      sweeper = setInterval(sweep, Math.min(1000, timeoutMs));
+      sweeper.unref();
+    }
+  };
   const resolveTarget = (input: string | URL): Target | URL => {
     const key = typeof input === 'string' ? input : input.href;
     let t = targets.get(key);
@@ -148,11 +178,15 @@ export function leanFetch(options: LeanFetchOptions = {}): LeanFetch {
       // After stale pooled sockets, a connection of its own: new, so not stale; closed after the answer.
       const opts = staleTries < POOLED_STALE_TRIES ? requestOptions : { ...requestOptions, agent: false, headers: { ...headers, connection: 'close' } };
       const req = target instanceof URL ? (isHttps ? httpsRequest : httpRequest)(target, opts) : (isHttps ? httpsRequest : httpRequest)(opts);
+      track(req);
       const onAbort = (): void => {
         req.destroy(abortError(signal!));
       };
       signal?.addEventListener('abort', onAbort, { once: true });
-      const done = (): void => signal?.removeEventListener('abort', onAbort);
+      const done = (): void => {
+        inflight.delete(req);
+        signal?.removeEventListener('abort', onAbort);
+      };
       let answered = false;
       req.once('error', (err: Error & { code?: string }) => {
         done();
