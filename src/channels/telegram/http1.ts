@@ -269,17 +269,19 @@ export class Http1Pool {
     conn ??= this.connect();
     conn.socket.ref();
     const c = conn;
+    let ex!: Exchange;
     const answer = new Promise<Http1Answer>((resolve, reject) => {
-      c.current = new Exchange(c, reused, resolve, reject, (done, keep) => this.release(done, keep));
+      ex = new Exchange(c, reused, resolve, reject, (done, keep) => this.release(done, keep));
     });
+    c.current = ex;
     c.socket.write(request, 'utf8');
     return {
       answer,
       cancel: (err) => {
-        const ex = c.current;
-        if (ex === undefined) return;
-        c.socket.destroy(); // its 'close' settles nothing more: the exchange is settled here first
-        c.current = undefined;
+        // This exchange only: once it settled, the connection may already serve another request.
+        if (ex.settled) return;
+        if (c.current === ex) c.current = undefined;
+        c.socket.destroy(); // its 'close' finds no exchange: this one is settled here
         ex.onLost(err);
       },
     };
