@@ -57,7 +57,13 @@ export class TelegramChannel implements ChannelAdapter {
       client: { apiRoot: this.o.apiRoot, fetch: this.o.fetch as unknown as typeof fetch },
       ...(this.o.botInfo !== undefined ? { botInfo: this.o.botInfo } : {}),
     });
-    this.bot.api.config.use(...telegramRetryTransformers({ ...this.o.retry, onRateLimited: this.o.onRateLimited }));
+    this.bot.api.config.use(
+      ...telegramRetryTransformers({
+        ...this.o.retry,
+        onRateLimited: this.o.onRateLimited,
+        direct: { apiRoot: this.o.apiRoot, token: this.o.token, fetch: this.o.fetch },
+      }),
+    );
     this.bot.use(async (ctx) => {
       await this.onUpdate(ctx.update);
     });

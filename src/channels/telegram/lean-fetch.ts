@@ -1,32 +1,32 @@
 /**
- * A small `fetch` for grammY's `client.fetch` option: Bot API calls with a JSON body go straight over node:http
- * (or https) on a keep-alive agent; anything else (multipart uploads) goes to the platform's `fetch`.
+ * A small `fetch` for grammY's `client.fetch` option: Bot API calls with a JSON body go over our minimal
+ * HTTP/1.1 client (`http1.ts`: kept-alive connections, request written in one go, answer read whole); anything
+ * else (multipart uploads) goes to the platform's `fetch`.
  *
  * Why: grammY on Node defaults to node-fetch, which wraps every call in WHATWG Request/Headers/Body objects and
  * streams; the end-to-end benchmark profiled grammY + node-fetch at ~11 % of the gateway's CPU. grammY only
- * ever reads `res.json()` from the answer, so a plain request with the body as a string and the answer read
- * as one buffer gives the same result for less work (~20 % less CPU per call, both sides of loopback counted).
+ * ever reads `res.json()` from the answer. node:http with the body as one string cut ~20 % of that; going
+ * under node:http (no ClientRequest / agent / IncomingMessage per call) cut the client's CPU per call again by
+ * about half (see docs/notes/telegram.md).
  *
  * Semantics kept: the request is torn down when `signal` aborts (rejecting with an `AbortError`, as
  * node-fetch does); socket errors keep their `code` (`ECONNREFUSED`…), which `isUnsentError` relies on;
- * HTTP error statuses resolve (grammY reads `ok: false` and `error_code` from the JSON body).
+ * HTTP error statuses resolve (grammY reads `ok: false` and `error_code` from the JSON body); credentials in
+ * the URL are sent as basic auth. A request still open after `timeoutMs` is destroyed (`ETIMEDOUT`).
  *
- * Per call it does only what the request needs: the URL of each method is parsed once (grammY builds the same
- * `<root>/bot<token>/<method>` string every call; node would otherwise parse it into a URL and back into
- * request options each time), the body goes to the socket as the string grammY made (no Buffer copy; node
- * writes head and body as one string), and the answer is one object whose methods live on its prototype.
+ * Per call it does only what the request needs: the URL of each method is parsed once into its request-line
+ * prefix (grammY builds the same `<root>/bot<token>/<method>` string every call), the request is one string
+ * (head + grammY's body), and the answer is one object whose methods live on its prototype.
  *
  * Keep-alive race: a server closes an idle kept-alive connection just as a request is written on it, and the
  * request fails with ECONNRESET / EPIPE before any answer. The server never read it, so it is sent again (the
  * pattern Node's docs give for `request.reusedSocket`). A burst leaves many sockets idle together, and the
  * server drops them together: the pool may hand the resend another stale socket, so a request is tried on
- * pooled sockets at most `POOLED_STALE_TRIES` times and then once on a connection of its own (`agent: false`,
- * `connection: close`), which cannot be stale. Without the resend, the 1M-message soak lost ~1 reply in 100k to
- * "Network request for 'sendMessage' failed"; with a single resend a 1,000/s bench still lost 3 replies of a
- * burst now and then.
+ * pooled sockets at most `POOLED_STALE_TRIES` times and then once on a connection of its own, which cannot be
+ * stale. Without the resend, the 1M-message soak lost ~1 reply in 100k to "Network request for 'sendMessage'
+ * failed"; with a single resend a 1,000/s bench still lost 3 replies of a burst now and then.
  */
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { Http1Pool, type Http1Failure } from './http1.js';
 
 /** The part of a fetch answer grammY uses. */
 export interface LeanResponse {
@@ -40,6 +40,13 @@ export interface LeanResponse {
 export interface LeanFetchOptions {
   /** Used for calls whose body is not a string (file uploads). Default: the global `fetch`. */
   fallback?: typeof fetch | undefined;
+  /**
+   * Bound (ms) on one request, answer included: one still open then is destroyed (`TimeoutError`), so a
+   * connection that died without a reset cannot hang a long poll forever. Default 500 s, grammY's own default
+   * (it is the bound of calls that skip grammY's timeout, see `directJsonCalls`). Checked about once a second
+   * (or every `timeoutMs`, if shorter) by one timer for all requests, not a timer per request.
+   */
+  timeoutMs?: number | undefined;
 }
 
 /** `fetch` signature grammY calls (its option type is the DOM `fetch`). */
@@ -79,42 +86,70 @@ class LeanAnswer implements LeanResponse {
 
 /** Where a URL's requests go: parsed once, reused for every call to it. */
 interface Target {
-  https: boolean;
-  hostname: string;
-  port: number | undefined;
-  path: string;
+  pool: Http1Pool;
+  /** Request line up to the method: ` <path> HTTP/1.1\r\nhost: <host>\r\n` (+ authorization). */
+  head: string;
 }
 
 /** Bound on cached URLs (a bot calls a dozen methods; this only guards against an unbounded set of URLs). */
 const MAX_TARGETS = 256;
 
-function targetOf(url: URL): Target | undefined {
-  // Credentials in the URL need node's own URL handling (basic auth): not cached.
-  if (url.username !== '' || url.password !== '') return undefined;
-  const host = url.hostname;
-  return {
-    https: url.protocol === 'https:',
-    // node's request options take an IPv6 literal without its brackets.
-    hostname: host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host,
-    port: url.port === '' ? undefined : Number(url.port),
-    path: `${url.pathname}${url.search}`,
-  };
-}
-
 /** Tries of one request on pooled sockets that turned out stale, before it gets a connection of its own. */
 const POOLED_STALE_TRIES = 2;
 
-/** Builds a fetch for grammY with its own keep-alive agents (one per protocol, shared by every call). */
+/** A header name or value that would break the request head (CR, LF or NUL). */
+const UNSAFE_HEADER = /[\r\n\0]/;
+
+/** Builds a fetch for grammY with its own keep-alive connections (one pool per server, shared by every call). */
 export function leanFetch(options: LeanFetchOptions = {}): LeanFetch {
-  const http = new HttpAgent({ keepAlive: true });
-  const https = new HttpsAgent({ keepAlive: true });
-  const targets = new Map<string, Target | URL>();
-  const resolveTarget = (input: string | URL): Target | URL => {
+  const pools = new Map<string, Http1Pool>();
+  const targets = new Map<string, Target>();
+  const timeoutMs = options.timeoutMs ?? 500_000;
+  /** Exchanges in flight and when each started (ms). */
+  const inflight = new Map<(err: Error) => void, number>();
+  let sweeper: NodeJS.Timeout | undefined;
+  const sweep = (): void => {
+    const now = Date.now();
+    for (const [cancel, started] of inflight) {
+      if (now - started < timeoutMs) break; // in start order: the rest are younger
+      inflight.delete(cancel);
+      cancel(Object.assign(new Error(`request timed out after ${timeoutMs} ms`), { name: 'TimeoutError', code: 'ETIMEDOUT' }));
+    }
+    if (inflight.size === 0) {
+      clearInterval(sweeper);
+      sweeper = undefined;
+    }
+  };
+  const track = (cancel: (err: Error) => void): void => {
+    inflight.set(cancel, Date.now());
+    if (sweeper === undefined) {
+      sweeper = setInterval(sweep, Math.min(1000, timeoutMs));
+      sweeper.unref();
+    }
+  };
+  const resolveTarget = (input: string | URL): Target => {
     const key = typeof input === 'string' ? input : input.href;
     let t = targets.get(key);
     if (t === undefined) {
       const url = typeof input === 'string' ? new URL(input) : input;
-      t = targetOf(url) ?? url;
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TypeError(`leanFetch: unsupported protocol ${url.protocol}`);
+      const https = url.protocol === 'https:';
+      const host = url.hostname;
+      // An IPv6 literal goes to the socket without its brackets.
+      const hostname = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+      const port = url.port === '' ? undefined : Number(url.port);
+      const poolKey = `${https ? 's' : ''}|${hostname}|${port ?? ''}`;
+      let pool = pools.get(poolKey);
+      if (pool === undefined) {
+        pool = new Http1Pool({ https, hostname, port });
+        pools.set(poolKey, pool);
+      }
+      // Credentials in the URL: basic auth, as node:http sends it.
+      const auth =
+        url.username !== '' || url.password !== ''
+          ? `authorization: Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}\r\n`
+          : '';
+      t = { pool, head: ` ${url.pathname}${url.search} HTTP/1.1\r\nhost: ${pool.host}\r\n${auth}` };
       if (targets.size < MAX_TARGETS) targets.set(key, t);
     }
     return t;
@@ -126,68 +161,51 @@ export function leanFetch(options: LeanFetchOptions = {}): LeanFetch {
       const { agent: _agent, ...rest } = init;
       return fallback(input, { ...rest, duplex: 'half' } as RequestInit) as unknown as Promise<LeanResponse>;
     }
-    const target = resolveTarget(input);
-    const signal = init.signal ?? undefined;
-    const method = init.method ?? 'GET';
-    const headers: Record<string, string> = {};
-    const h = init.headers;
-    if (h !== undefined) {
-      if (h instanceof Headers || Array.isArray(h)) for (const [k, v] of h) headers[k] = v;
-      else Object.assign(headers, h);
-    }
-    if (body !== undefined && body !== null) headers['content-length'] = String(Buffer.byteLength(body));
-    const isHttps = target instanceof URL ? target.protocol === 'https:' : target.https;
-    const agent = isHttps ? https : http;
-    const requestOptions: RequestOptions =
-      target instanceof URL ? { method, headers, agent } : { hostname: target.hostname, port: target.port, path: target.path, method, headers, agent };
-    const send = (staleTries: number): Promise<LeanResponse> => new Promise<LeanResponse>((resolve, reject) => {
-      if (signal?.aborted) {
-        reject(abortError(signal));
-        return;
+    let request: string;
+    let target: Target;
+    try {
+      target = resolveTarget(input);
+      request = (init.method ?? 'GET') + target.head;
+      const h = init.headers;
+      if (h !== undefined) {
+        const entries = (h instanceof Headers || Array.isArray(h) ? h : Object.entries(h)) as Iterable<[string, string]>;
+        for (const [k, v] of entries) {
+          const name = k.toLowerCase();
+          if (name === 'content-length' || name === 'host') continue; // ours
+          if (UNSAFE_HEADER.test(k) || UNSAFE_HEADER.test(v)) throw new TypeError(`leanFetch: invalid header ${JSON.stringify(k)}`);
+          request += `${k}: ${v}\r\n`;
+        }
       }
-      // After stale pooled sockets, a connection of its own: new, so not stale; closed after the answer.
-      const opts = staleTries < POOLED_STALE_TRIES ? requestOptions : { ...requestOptions, agent: false, headers: { ...headers, connection: 'close' } };
-      const req = target instanceof URL ? (isHttps ? httpsRequest : httpRequest)(target, opts) : (isHttps ? httpsRequest : httpRequest)(opts);
-      const onAbort = (): void => {
-        req.destroy(abortError(signal!));
-      };
+      request += body === undefined || body === null ? 'content-length: 0\r\n\r\n' : `content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+    const signal = init.signal ?? undefined;
+    const send = (staleTries: number): Promise<LeanResponse> => {
+      if (signal?.aborted) return Promise.reject(abortError(signal));
+      // After stale pooled sockets, a connection of its own: new, so not stale.
+      const { answer, cancel } = target.pool.send(request, staleTries >= POOLED_STALE_TRIES);
+      track(cancel);
+      const onAbort = (): void => cancel(abortError(signal!));
       signal?.addEventListener('abort', onAbort, { once: true });
-      const done = (): void => signal?.removeEventListener('abort', onAbort);
-      let answered = false;
-      req.once('error', (err: Error & { code?: string }) => {
-        done();
-        const stale = req.reusedSocket && !answered && !signal?.aborted && (err.code === 'ECONNRESET' || err.code === 'EPIPE');
-        if (stale) resolve(send(staleTries + 1));
-        else reject(err);
-      });
-      req.once('response', (res: IncomingMessage) => {
-        answered = true;
-        let first: Buffer | undefined;
-        let more: Buffer[] | undefined;
-        res.on('data', (c: Buffer) => {
-          if (first === undefined) first = c;
-          else (more ??= [first]).push(c);
-        });
-        res.once('error', (err) => {
+      const done = (): void => {
+        inflight.delete(cancel);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      return answer.then(
+        (a) => {
           done();
-          reject(err);
-        });
-        // A connection lost mid-answer: 'close' without 'end' (Node does not always emit 'error' then).
-        res.once('close', () => {
-          if (res.complete) return;
+          return new LeanAnswer(a.status, a.body);
+        },
+        (err: Error & Partial<Http1Failure> & { code?: string }) => {
           done();
-          reject(Object.assign(new Error('connection closed before the response ended'), { code: 'ECONNRESET' }));
-        });
-        res.once('end', () => {
-          done();
-          const text = more !== undefined ? Buffer.concat(more).toString('utf8') : first !== undefined ? first.toString('utf8') : '';
-          resolve(new LeanAnswer(res.statusCode ?? 0, text));
-        });
-      });
-      // The body as grammY's string: node writes it with the head in one go (a Buffer would be a second copy).
-      if (body === undefined || body === null) req.end();
-      else req.end(body, 'utf8');
-    });
+          // The server closed a kept-alive connection as the request was written: it never read it, send again.
+          const stale = err.reused === true && err.answered !== true && !signal?.aborted && (err.code === 'ECONNRESET' || err.code === 'EPIPE');
+          if (stale) return send(staleTries + 1);
+          throw err;
+        },
+      );
+    };
     return send(0);
   };
 }

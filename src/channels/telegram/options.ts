@@ -59,8 +59,9 @@ export interface TelegramChannelOptions {
    */
   typingDelayMs?: number;
   /**
-   * The `fetch` grammY uses for Bot API calls. Default `leanFetch()` (node:http on a keep-alive agent for the
-   * JSON calls; grammY's default node-fetch costs about a quarter more CPU per call, the built-in fetch ~2.5x).
+   * The `fetch` grammY uses for Bot API calls. Default `leanFetch()` (a minimal HTTP/1.1 client on kept-alive
+   * connections for the JSON calls; node:http cost ~3x its client CPU per call, node-fetch and the built-in fetch
+   * more). The hot JSON methods call it directly (`directJsonCalls`), the others through grammY's request code.
    */
   fetch?: LeanFetch | undefined;
   /** Pacing. Default 1000 ms between messages in a chat, 20 per minute in a group, 30 per second bot-wide. */

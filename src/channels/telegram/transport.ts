@@ -13,6 +13,7 @@
 import { GrammyError, HttpError, type Api, type Transformer } from 'grammy';
 import { autoRetry } from '@grammyjs/auto-retry';
 import { sleep } from '../../outbound/index.js';
+import type { LeanFetch } from './lean-fetch.js';
 
 /** Errors that mean the request was never delivered to the server. */
 const UNSENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
@@ -25,17 +26,85 @@ export function isUnsentError(err: unknown): boolean {
   return typeof code === 'string' && UNSENT_CODES.has(code);
 }
 
-/** Transformer: retries requests that provably never left this machine, with capped exponential backoff. */
+/**
+ * Transformer: retries requests that provably never left this machine, with capped exponential backoff. The
+ * first attempt is a bare promise (no async frame per call); only a failure enters the retry loop.
+ */
 export function retryUnsent(maxAttempts = 4, baseDelayMs = 250): Transformer {
-  return async (prev, method, payload, signal) => {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await prev(method, payload, signal);
-      } catch (err) {
+  return (prev, method, payload, signal) =>
+    prev(method, payload, signal).catch(async (first: unknown) => {
+      let err = first;
+      for (let attempt = 1; ; attempt++) {
         if (attempt >= maxAttempts || !isUnsentError(err) || signal?.aborted) throw err;
         await sleep(Math.min(10_000, baseDelayMs * 2 ** (attempt - 1)), signal as AbortSignal | undefined);
+        try {
+          return await prev(method, payload, signal);
+        } catch (next) {
+          err = next;
+        }
       }
+    });
+}
+
+/**
+ * `@grammyjs/auto-retry` with a fast path: the first attempt is made here, and an answer that needs no retry
+ * (`ok`, or an error that is neither a 429 nor a 5xx) is returned as is; anything else goes to the plugin, which
+ * is handed that first answer as its first attempt and makes every retry itself. The plugin builds two async
+ * functions and two closures per call, which every successful call (nearly all of them) paid for nothing.
+ */
+export function fastAutoRetry(options: Parameters<typeof autoRetry>[0]): Transformer {
+  const plugin = autoRetry(options);
+  return (prev, method, payload, signal) =>
+    prev(method, payload, signal).then((first) => {
+      if (first.ok || (typeof first.parameters?.retry_after !== 'number' && !(first.error_code >= 500))) return first;
+      let handed = false;
+      const replay: typeof prev = (m, p, s) => {
+        if (handed) return prev(m, p, s);
+        handed = true;
+        return Promise.resolve(first) as ReturnType<typeof prev>;
+      };
+      return plugin(replay, method, payload, signal);
+    });
+}
+
+/**
+ * Bot API methods the direct path takes: their payloads are plain JSON (never a file upload), and they are the
+ * ones a busy bot calls per message. Every other method goes through grammY's own request code.
+ */
+const DIRECT_METHODS: ReadonlySet<string> = new Set(['getUpdates', 'sendMessage', 'editMessageText', 'deleteMessage', 'sendChatAction', 'sendMessageDraft']);
+
+/** The headers grammY sends with a JSON payload. */
+const JSON_HEADERS: Readonly<Record<string, string>> = { 'content-type': 'application/json', connection: 'keep-alive' };
+
+/** grammY's JSON serialization: `null` values are left out. */
+const dropNulls = (_key: string, value: unknown): unknown => value ?? undefined;
+
+/**
+ * Transformer, installed innermost: sends the hot JSON methods (`DIRECT_METHODS`) straight to `fetch` instead of
+ * through grammY's base request function, which per call builds an `abort-controller` polyfill (an
+ * event-target-shim EventTarget, forwarding the caller's signal to it), a 500 s timeout promise, a stream-error
+ * promise and a `Promise.race` of the three, and scans the payload for files. What it keeps: the same URL, JSON
+ * body (nulls dropped) and headers; the caller's native signal goes to `fetch` as is; a failed request or an
+ * unreadable answer becomes grammY's `HttpError("Network request for '<method>' failed!")`; the answer goes back
+ * up the chain, where grammY's `callApi` turns `ok: false` into a `GrammyError`. The bound on a request that
+ * never ends is `fetch`'s own (`leanFetch`'s `timeoutMs`, 500 s like grammY's default).
+ */
+export function directJsonCalls(options: { apiRoot: string; token: string; fetch: LeanFetch }): Transformer {
+  const { apiRoot, token, fetch } = options;
+  const urls = new Map<string, string>();
+  return (prev, method, payload, signal) => {
+    if (!DIRECT_METHODS.has(method)) return prev(method, payload, signal);
+    let url = urls.get(method);
+    if (url === undefined) {
+      url = `${apiRoot}/bot${token}/${method}`;
+      urls.set(method, url);
     }
+    const body = JSON.stringify(payload ?? {}, dropNulls);
+    return fetch(url, { method: 'POST', headers: JSON_HEADERS, body, signal: signal as unknown as AbortSignal | undefined })
+      .then((res) => res.json())
+      .then(undefined, (err: unknown) => {
+        throw new HttpError(`Network request for '${method}' failed!`, err);
+      }) as ReturnType<typeof prev>;
   };
 }
 
@@ -62,17 +131,19 @@ export function observeRateLimits(onRateLimited: (info: RateLimitInfo) => void):
 
 /**
  * The transformers to install with `api.config.use(...)`, innermost first (grammY wraps each new transformer
- * around the previous ones): the rate-limit observer sees every raw 429, auto-retry waits them out, and the
- * unsent-request retry wraps it all.
+ * around the previous ones): the direct JSON path (when `direct` is given) makes the request, the rate-limit
+ * observer sees every raw 429, auto-retry waits them out, and the unsent-request retry wraps it all.
  */
 export function telegramRetryTransformers(options: {
   maxRetryAfterSeconds: number;
   maxRetries: number;
   onRateLimited?: ((info: RateLimitInfo) => void) | undefined;
+  direct?: { apiRoot: string; token: string; fetch: LeanFetch } | undefined;
 }): Transformer[] {
   return [
+    ...(options.direct !== undefined ? [directJsonCalls(options.direct)] : []),
     ...(options.onRateLimited !== undefined ? [observeRateLimits(options.onRateLimited)] : []),
-    autoRetry({
+    fastAutoRetry({
       maxDelaySeconds: options.maxRetryAfterSeconds,
       maxRetryAttempts: options.maxRetries,
       rethrowHttpErrors: true,

@@ -4,7 +4,7 @@
  * retry it), and non-string bodies handed to the fallback.
  */
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { Api, GrammyError, HttpError } from 'grammy';
 import { afterEach, describe, expect, it } from 'vitest';
 import { leanFetch } from '../../../src/channels/telegram/index.js';
@@ -159,4 +159,46 @@ describe('leanFetch', () => {
       await new Promise<void>((r) => server.close(() => r()));
     }
   });
+
+  it('reads answers that end with the connection (HTTP/1.0, no length) and honours connection: close', async () => {
+    // Raw answers, one per connection, in the shapes node:http would also accept.
+    const answers = [
+      'HTTP/1.0 200 OK\r\ncontent-type: application/json\r\n\r\n{"ok":true,"result":1}',
+      'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 22\r\n\r\n{"ok":true,"result":2}',
+      'HTTP/1.1 200 OK\r\ncontent-length: 22\r\n\r\n{"ok":true,"result":3}',
+    ];
+    let connections = 0;
+    const sockets: Array<{ destroy(): void }> = [];
+    const server = createNetServer((socket) => {
+      sockets.push(socket);
+      const answer = answers[connections++] ?? '';
+      socket.on('error', () => undefined);
+      socket.once('data', () => {
+        if (answer.startsWith('HTTP/1.0')) socket.end(answer);
+        else socket.write(answer);
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const post = sendMessageTo(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, leanFetch());
+      expect(await post('a')).toEqual({ ok: true, result: 1 });
+      expect(await post('b')).toEqual({ ok: true, result: 2 });
+      expect(await post('c')).toEqual({ ok: true, result: 3 });
+      expect(connections).toBe(3); // none of the first two connections was reused
+    } finally {
+      for (const socket of sockets) socket.destroy(); // the third is kept alive by the client
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
+  it('an abort after the answer does not touch the next request on the same kept-alive connection', async () => {
+    fake = await FakeTelegramApi.start();
+    const api = apiOf(fake);
+    const ac = new AbortController();
+    await api.sendMessage(42, 'first', undefined, ac.signal as never);
+    const second = api.sendMessage(42, 'second');
+    ac.abort(); // the first call's signal: its exchange is over
+    expect((await second).text).toBe('second');
+  });
 });
+
