@@ -26,6 +26,7 @@
  * stale. Without the resend, the 1M-message soak lost ~1 reply in 100k to "Network request for 'sendMessage'
  * failed"; with a single resend a 1,000/s bench still lost 3 replies of a burst now and then.
  */
+import { TransientMap } from '../../collections/transient.js';
 import { Http1Pool, type Http1Failure } from './http1.js';
 
 /** The part of a fetch answer grammY uses. */
@@ -105,14 +106,19 @@ export function leanFetch(options: LeanFetchOptions = {}): LeanFetch {
   const pools = new Map<string, Http1Pool>();
   const targets = new Map<string, Target>();
   const timeoutMs = options.timeoutMs ?? 500_000;
-  /** Exchanges in flight and when each started (ms). */
-  const inflight = new Map<(err: Error) => void, number>();
+  /**
+   * Exchanges in flight by serial number, in start order, with when each started (ms). A transient registry
+   * keyed by number (see collections/transient.ts): a Map keyed by the cancel closures made V8 promote every
+   * exchange it ever held.
+   */
+  const inflight = new TransientMap<number, { cancel: (err: Error) => void; started: number }>();
+  let serial = 0;
   let sweeper: NodeJS.Timeout | undefined;
   const sweep = (): void => {
     const now = Date.now();
-    for (const [cancel, started] of inflight) {
+    for (const [id, { cancel, started }] of inflight) {
       if (now - started < timeoutMs) break; // in start order: the rest are younger
-      inflight.delete(cancel);
+      inflight.delete(id);
       cancel(Object.assign(new Error(`request timed out after ${timeoutMs} ms`), { name: 'TimeoutError', code: 'ETIMEDOUT' }));
     }
     if (inflight.size === 0) {
@@ -120,12 +126,14 @@ export function leanFetch(options: LeanFetchOptions = {}): LeanFetch {
       sweeper = undefined;
     }
   };
-  const track = (cancel: (err: Error) => void): void => {
-    inflight.set(cancel, Date.now());
+  const track = (cancel: (err: Error) => void): number => {
+    const id = ++serial;
+    inflight.set(id, { cancel, started: Date.now() });
     if (sweeper === undefined) {
       sweeper = setInterval(sweep, Math.min(1000, timeoutMs));
       sweeper.unref();
     }
+    return id;
   };
   const resolveTarget = (input: string | URL): Target => {
     const key = typeof input === 'string' ? input : input.href;
@@ -185,11 +193,11 @@ export function leanFetch(options: LeanFetchOptions = {}): LeanFetch {
       if (signal?.aborted) return Promise.reject(abortError(signal));
       // After stale pooled sockets, a connection of its own: new, so not stale.
       const { answer, cancel } = target.pool.send(request, staleTries >= POOLED_STALE_TRIES);
-      track(cancel);
+      const id = track(cancel);
       const onAbort = (): void => cancel(abortError(signal!));
       signal?.addEventListener('abort', onAbort, { once: true });
       const done = (): void => {
-        inflight.delete(cancel);
+        inflight.delete(id);
         signal?.removeEventListener('abort', onAbort);
       };
       return answer.then(
