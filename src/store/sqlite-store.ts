@@ -98,6 +98,14 @@ export class SqliteStore implements Store {
   private readonly onRunTransition: RunTransitionListener | undefined;
   private readonly pruneChunk: number;
   private readonly cutoffCache = new Map<string, StaleCutoff>();
+  /**
+   * Deliveries of live runs, in chunk order: read from the database inside the transaction that records the
+   * run `running` (the same read `delivered` would make, minus its own read transaction), then kept up to date
+   * by `record`, dropped when the run ends. A run not in it (never started here, started by a write that was
+   * lost) is read from the database: absence here never means "nothing delivered". Emptied whenever a batch
+   * is lost, since what it mirrored may not have been committed.
+   */
+  private readonly deliveryCache = new Map<string, DeliveryRecord[]>();
   private closed = false;
   private readonly defaultMaxPageCount: number;
 
@@ -128,6 +136,7 @@ export class SqliteStore implements Store {
       commitError: (cause) => new StoreWriteError(this.path, 'commit', cause),
       writeError: (cause) => new StoreWriteError(this.path, 'write', cause),
       holdCommits: () => this.running?.holding() === true,
+      onBatchLost: () => this.deliveryCache.clear(),
     });
     this.defaultMaxPageCount = this.db.pragma('max_page_count', { simple: true }) as number;
     for (const row of this.st.allCutoffs.all() as Array<{ session_key: string; platform_message_id: string | null; sent_at: number }>) {
@@ -166,7 +175,8 @@ export class SqliteStore implements Store {
 
   async saveRun(run: RunRecord): Promise<void> {
     this.open('saveRun');
-    const transition = await this.writes.push(() => this.writeRun(run, false), true, NO_KEYS);
+    // Not atomic as a whole: writeRun takes a savepoint only around its multi-statement path.
+    const transition = await this.writes.push(() => this.writeRun(run, false), false, NO_KEYS);
     if (transition !== undefined) this.emitTransition(transition);
   }
 
@@ -208,14 +218,27 @@ export class SqliteStore implements Store {
 
   async appendHistory(entries: NewHistoryEntry[]): Promise<HistoryEntry[]> {
     this.open('appendHistory');
+    const keys = entries.length === 1 || (entries.length === 2 && entries[0]!.sessionKey === entries[1]!.sessionKey) ? [historyKey(entries[0]!.sessionKey)] : entries.map((e) => historyKey(e.sessionKey));
+    // One or two entries (a turn's answer, with its user message) are one statement, atomic without a savepoint.
     return this.writes.push(
-      () =>
-        entries.map((e): HistoryEntry => {
+      () => {
+        if (entries.length === 2) {
+          const [a, b] = entries as [NewHistoryEntry, NewHistoryEntry];
+          const last = Number(
+            this.st.insertHistory2.run(
+              a.sessionKey, a.role, a.content, a.name ?? null, a.tokens ?? null, a.runId ?? null, a.at,
+              b.sessionKey, b.role, b.content, b.name ?? null, b.tokens ?? null, b.runId ?? null, b.at,
+            ).lastInsertRowid,
+          );
+          return [{ ...a, id: last - 1 }, { ...b, id: last }];
+        }
+        return entries.map((e): HistoryEntry => {
           const info = this.st.insertHistory.run(null, e.sessionKey, e.role, e.content, e.name ?? null, e.tokens ?? null, e.runId ?? null, e.at);
           return { ...e, id: Number(info.lastInsertRowid) };
-        }),
-      true,
-      entries.map((e) => historyKey(e.sessionKey)),
+        });
+      },
+      entries.length > 2,
+      keys,
     );
   }
 
@@ -306,19 +329,30 @@ export class SqliteStore implements Store {
 
   async delivered(runId: string): Promise<DeliveryRecord[]> {
     this.readKey('delivered', deliveriesKey(runId));
-    return (this.st.delivered.all(runId) as Array<{ run_id: string; chunk_index: number; platform_message_id: string }>).map((r) => ({
-      runId: r.run_id,
-      chunkIndex: r.chunk_index,
-      platformMessageId: r.platform_message_id,
-    }));
+    const cached = this.deliveryCache.get(runId);
+    if (cached !== undefined) return cached.length === 0 ? [] : cached.map((r) => ({ ...r }));
+    return this.readDeliveries(runId);
   }
 
   async record(d: DeliveryRecord): Promise<void> {
     this.open('record');
     const at = this.now();
+    const record: DeliveryRecord = { runId: d.runId, chunkIndex: d.chunkIndex, platformMessageId: d.platformMessageId };
     await this.writes.push(() => {
-      this.st.insertDelivery.run(d.runId, d.chunkIndex, d.platformMessageId, ownerOfRunId(d.runId), at);
+      // The first record of a chunk wins (primary key): the cache changes only when the row was inserted.
+      if (this.st.insertDelivery.run(record.runId, record.chunkIndex, record.platformMessageId, ownerOfRunId(record.runId), at).changes === 1) {
+        const cached = this.deliveryCache.get(record.runId);
+        if (cached !== undefined) insertByChunk(cached, record);
+      }
     }, false, [deliveriesKey(d.runId)]);
+  }
+
+  private readDeliveries(runId: string): DeliveryRecord[] {
+    return (this.st.delivered.all(runId) as Array<{ run_id: string; chunk_index: number; platform_message_id: string }>).map((r) => ({
+      runId: r.run_id,
+      chunkIndex: r.chunk_index,
+      platformMessageId: r.platform_message_id,
+    }));
   }
 
   /**
@@ -421,6 +455,7 @@ export class SqliteStore implements Store {
     if (this.closed) return;
     this.writes.flush();
     this.closed = true;
+    this.deliveryCache.clear();
     // The checkpointer's connection closes first, so the store's is the last one and leaves no WAL behind.
     await (await this.checkpointer)?.close();
     this.db.close();
@@ -473,24 +508,43 @@ export class SqliteStore implements Store {
       isTerminalRunState(run.state) &&
       this.st.endRun.run(run.state, run.attempt, run.updatedAt, run.error ?? null, run.runId, messageIds).changes === 1;
     if (!ended) {
-      const info = this.st.upsertRun.run(
-        run.runId,
-        run.sessionKey,
-        run.messageIds[0] ?? run.runId,
-        messageIds,
-        run.state,
-        run.attempt,
-        run.createdAt,
-        run.updatedAt,
-        run.error ?? null,
-        force ? 1 : 0,
-      );
-      if (info.changes === 0) return undefined;
-      for (const id of run.messageIds) this.st.linkRunMessage.run(id, run.runId);
+      const upsert = (): boolean => {
+        const info = this.st.upsertRun.run(
+          run.runId,
+          run.sessionKey,
+          run.messageIds[0] ?? run.runId,
+          messageIds,
+          run.state,
+          run.attempt,
+          run.createdAt,
+          run.updatedAt,
+          run.error ?? null,
+          force ? 1 : 0,
+        );
+        if (info.changes === 0) return false;
+        for (const id of run.messageIds) this.st.linkRunMessage.run(id, run.runId);
+        return true;
+      };
+      // The upsert and its links: all or nothing (a savepoint only when there is more than one statement).
+      if (!(run.messageIds.length === 0 ? upsert() : this.writes.atomic(upsert))) return undefined;
     }
+    if (isTerminalRunState(run.state)) this.deliveryCache.delete(run.runId);
+    else if (run.state === 'running' && !force) this.cacheDeliveries(run.runId);
     if (this.onRunTransition === undefined || before?.state === run.state) return undefined;
     const stored = runOf(this.st.getRun.get(run.runId) as RunRow);
     return { run: stored, previousState: before === undefined ? undefined : (before.state as RunRecord['state']) };
+  }
+
+  /**
+   * Fills the delivery cache for a run being started, inside the batch's transaction (no read transaction of
+   * its own). Bounded: runs that never end here (drained, aborted) are forgotten oldest first.
+   */
+  private cacheDeliveries(runId: string): void {
+    if (this.deliveryCache.size >= DELIVERY_CACHE_MAX) {
+      const oldest = this.deliveryCache.keys().next().value;
+      if (oldest !== undefined) this.deliveryCache.delete(oldest);
+    }
+    this.deliveryCache.set(runId, this.readDeliveries(runId));
   }
 
   private emitTransition(t: RunTransition): void {
@@ -556,6 +610,16 @@ export class SqliteStore implements Store {
     this.open(operation);
     this.writes.flushFor(key);
   }
+}
+
+/** Most live runs whose deliveries are cached (see `SqliteStore.deliveryCache`). */
+const DELIVERY_CACHE_MAX = 4096;
+
+/** Inserts `record` into `list` (ascending chunk index, one record per chunk). */
+function insertByChunk(list: DeliveryRecord[], record: DeliveryRecord): void {
+  let i = list.length;
+  while (i > 0 && list[i - 1]!.chunkIndex > record.chunkIndex) i--;
+  list.splice(i, 0, record);
 }
 
 function sleep(ms: number): Promise<void> {

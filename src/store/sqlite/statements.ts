@@ -47,6 +47,12 @@ export function prepareStatements(db: Database.Database) {
     insertHistory: p(
       `INSERT INTO history (id, session_key, role, content, name, tokens, run_id, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
+    // A turn's user message and answer in one statement: atomic on its own, so no savepoint around two inserts.
+    // AUTOINCREMENT gives the rows of one statement consecutive ids, in order.
+    insertHistory2: p(
+      `INSERT INTO history (id, session_key, role, content, name, tokens, run_id, at)
+       VALUES (NULL, ?, ?, ?, ?, ?, ?, ?), (NULL, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
     // The session key twice (positional: cheaper to bind than a named-parameter object, once per turn).
     history: p(
       `SELECT * FROM history WHERE session_key = ? AND id >= coalesce(
