@@ -106,6 +106,12 @@ export class SqliteStore implements Store {
    * is lost, since what it mirrored may not have been committed.
    */
   private readonly deliveryCache = new Map<string, DeliveryRecord[]>();
+  /**
+   * Pins per session, for the sessions that have any (most have none: pins come from /pin or a top
+   * significance score), so `listPins` of a session without pins reads nothing. Loaded from the database when
+   * first needed and kept by the pin writes; `undefined` (load again) after a lost batch.
+   */
+  private pinCounts: Map<string, number> | undefined;
   private closed = false;
   private readonly defaultMaxPageCount: number;
 
@@ -136,7 +142,10 @@ export class SqliteStore implements Store {
       commitError: (cause) => new StoreWriteError(this.path, 'commit', cause),
       writeError: (cause) => new StoreWriteError(this.path, 'write', cause),
       holdCommits: () => this.running?.holding() === true,
-      onBatchLost: () => this.deliveryCache.clear(),
+      onBatchLost: () => {
+        this.deliveryCache.clear();
+        this.pinCounts = undefined;
+      },
     });
     this.defaultMaxPageCount = this.db.pragma('max_page_count', { simple: true }) as number;
     for (const row of this.st.allCutoffs.all() as Array<{ session_key: string; platform_message_id: string | null; sent_at: number }>) {
@@ -267,22 +276,45 @@ export class SqliteStore implements Store {
     if (cap !== undefined && (!Number.isInteger(cap) || cap < 0)) throw new InvalidOptionError('autoCap', 'an integer >= 0', cap);
     return this.writes.push(() => {
       const id = Number(this.st.insertPin.run(pin.sessionKey, pin.text, pin.source, pin.createdAt).lastInsertRowid);
+      let removed = 0;
       if (pin.source === 'auto' && cap !== undefined) {
         const autos = this.st.autoPins.all(pin.sessionKey) as Array<{ id: number }>;
-        for (const { id: old } of autos.slice(0, Math.max(0, autos.length - cap))) this.st.deletePin.run(pin.sessionKey, old);
+        for (const { id: old } of autos.slice(0, Math.max(0, autos.length - cap))) removed += this.st.deletePin.run(pin.sessionKey, old).changes;
       }
+      this.countPins(pin.sessionKey, 1 - removed);
       return { ...pin, id };
     }, true, [pinsKey(pin.sessionKey)]);
   }
 
   async removePin(sessionKey: string, pinId: number): Promise<boolean> {
     this.open('removePin');
-    return this.writes.push(() => this.st.deletePin.run(sessionKey, pinId).changes > 0, false, [pinsKey(sessionKey)]);
+    return this.writes.push(() => {
+      const removed = this.st.deletePin.run(sessionKey, pinId).changes;
+      this.countPins(sessionKey, -removed);
+      return removed > 0;
+    }, false, [pinsKey(sessionKey)]);
   }
 
   async listPins(sessionKey: string): Promise<Pin[]> {
     this.readKey('listPins', pinsKey(sessionKey));
+    if (!(this.pinCounts ?? this.loadPinCounts()).has(sessionKey)) return [];
     return (this.st.listPins.all(sessionKey) as PinRow[]).map(pinOf);
+  }
+
+  private loadPinCounts(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const row of this.st.pinCounts.all() as Array<{ session_key: string; n: number }>) counts.set(row.session_key, row.n);
+    this.pinCounts = counts;
+    return counts;
+  }
+
+  /** Inside a pin write, once its statements succeeded: the session's pin count changes by `delta`. */
+  private countPins(sessionKey: string, delta: number): void {
+    const counts = this.pinCounts;
+    if (counts === undefined || delta === 0) return; // loaded from the database when next needed
+    const n = (counts.get(sessionKey) ?? 0) + delta;
+    if (n > 0) counts.set(sessionKey, n);
+    else counts.delete(sessionKey);
   }
 
   async savePairing(r: PairingRequest): Promise<void> {
@@ -456,6 +488,7 @@ export class SqliteStore implements Store {
     this.writes.flush();
     this.closed = true;
     this.deliveryCache.clear();
+    this.pinCounts = undefined;
     // The checkpointer's connection closes first, so the store's is the last one and leaves no WAL behind.
     await (await this.checkpointer)?.close();
     this.db.close();

@@ -109,4 +109,30 @@ describe('SqliteStore delivery cache (live runs) and one-statement history appen
     expect(u).toEqual({ id: expect.any(Number), sessionKey: 's', role: 'user', content: 'q', name: 'Ann', at: 2, runId: 'r#1' });
     await store.close();
   });
+
+  it('lists pins of sessions that have some, across a restart, through adds, removals, the auto cap and a lost batch', async () => {
+    const file = join(dir, 'pins-cache.db');
+    const first = new SqliteStore({ path: file, checkpoints: 'inline' });
+    const kept = await first.addPin({ sessionKey: 'a', text: 'one', source: 'manual', createdAt: 1 });
+    await first.close();
+
+    const store = new SqliteStore({ path: file, checkpoints: 'inline' });
+    expect(await store.listPins('a')).toEqual([kept]); // from before the restart
+    expect(await store.listPins('b')).toEqual([]);
+    const b1 = await store.addPin({ sessionKey: 'b', text: 'x', source: 'auto', createdAt: 2 }, { autoCap: 1 });
+    const b2 = await store.addPin({ sessionKey: 'b', text: 'y', source: 'auto', createdAt: 3 }, { autoCap: 1 }); // evicts b1
+    expect(await store.listPins('b')).toEqual([b2]);
+    expect(await store.removePin('b', b1.id)).toBe(false);
+    expect(await store.removePin('b', b2.id)).toBe(true);
+    expect(await store.listPins('b')).toEqual([]);
+    // A removal in a batch the disk refused did not happen: the pin is still listed.
+    const c1 = await store.addPin({ sessionKey: 'c', text: 'z', source: 'manual', createdAt: 4 });
+    store.simulateFault('full');
+    const lost = await Promise.allSettled([store.removePin('c', c1.id), store.accept(msg(9, { text: 'x'.repeat(8000) }))]);
+    expect(lost.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    store.simulateFault(undefined);
+    expect(await store.listPins('c')).toEqual([c1]);
+    expect(await store.listPins('a')).toEqual([kept]);
+    await store.close();
+  });
 });

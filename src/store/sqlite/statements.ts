@@ -73,6 +73,7 @@ export function prepareStatements(db: Database.Database) {
     autoPins: p(`SELECT id FROM pins WHERE session_key = ? AND source = 'auto' ORDER BY id`),
     deletePin: p(`DELETE FROM pins WHERE session_key = ? AND id = ?`),
     listPins: p(`SELECT * FROM pins WHERE session_key = ? ORDER BY id`),
+    pinCounts: p(`SELECT session_key, count(*) AS n FROM pins GROUP BY session_key`),
 
     upsertPairing: p(
       `INSERT INTO pairings (channel_id, sender_id, sender_name, code, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)
