@@ -64,18 +64,26 @@ export interface SqliteStoreOptions {
   checkpointIntervalMs?: number;
   /**
    * WAL size (pages) past which the checkpoint worker makes the WAL start over, holding commits back for at
-   * most 2 ms (past 4x this or 65,536 pages, for as long as it takes). Default 16,384 (64 MiB): at 30k
-   * accepts/s that is a hold every ~0.6 s; smaller means more frequent holds (see `sqlite/checkpointer.ts`).
+   * most 2 ms (past 4x this or 256 MiB, for as long as it takes). Default 64 MiB worth of pages (16,384 of
+   * 4 KiB, 65,536 of 1 KiB): at 30k accepts/s that is a hold every ~0.6 s; smaller means more frequent holds
+   * (see `sqlite/checkpointer.ts`).
    */
   walRestartPages?: number;
   /** WAL pages that trigger an automatic checkpoint when they run inline (or before the worker is up). Default 256. */
   checkpointPages?: number;
+  /** Page size of a database file created now (existing files keep theirs). Default 1024: see `sqlite/open.ts`. */
+  pageSize?: number;
   /**
    * Rows deleted per step of `prune` (each step is one short write, joined by the accepts of its turn, which
    * wait for it). Default 50: a 200-row step took ~1-5 ms under load and set the accept p99 during pruning.
    */
   pruneChunk?: number;
 }
+
+/** Default WAL size past which the checkpoint worker restarts the WAL (see `walRestartPages`). */
+const WAL_RESTART_BYTES = 64 * 1024 * 1024;
+/** WAL size past which a restart holds commits for as long as it takes (unless 4x `walRestartPages` is more). */
+const WAL_HARD_BYTES = 256 * 1024 * 1024;
 
 /** Backoff (ms) of a stale-cutoff write the disk refused. */
 const CUTOFF_RETRY_INITIAL_MS = 100;
@@ -125,17 +133,20 @@ export class SqliteStore implements Store {
     const pages = options.checkpointPages ?? 256;
     const interval = options.checkpointIntervalMs ?? 10;
     if (!(interval > 0)) throw new InvalidOptionError('checkpointIntervalMs', 'a number > 0 (ms)', options.checkpointIntervalMs);
-    const restartPages = options.walRestartPages ?? 16_384;
-    if (!Number.isInteger(restartPages) || restartPages < 1) throw new InvalidOptionError('walRestartPages', 'an integer >= 1', options.walRestartPages);
-    this.restartPages = restartPages;
-    const opened = openDatabase(options.path, { durability: options.durability, exclusive: options.exclusive, busyTimeoutMs: options.busyTimeoutMs, checkpointPages: pages });
+    const chosen = options.walRestartPages;
+    if (chosen !== undefined && (!Number.isInteger(chosen) || chosen < 1)) throw new InvalidOptionError('walRestartPages', 'an integer >= 1', chosen);
+    const opened = openDatabase(options.path, { durability: options.durability, exclusive: options.exclusive, busyTimeoutMs: options.busyTimeoutMs, checkpointPages: pages, pageSize: options.pageSize });
     this.db = opened.db;
     this.lock = opened.lock;
+    // The WAL bounds are sizes in bytes (64 MiB, 256 MiB), counted in pages of this file's size.
+    const pageBytes = this.db.pragma('page_size', { simple: true }) as number;
+    const restartPages = chosen ?? Math.max(1, Math.floor(WAL_RESTART_BYTES / pageBytes));
+    this.restartPages = restartPages;
     const worker = opened.wal && (options.checkpoints ?? 'worker') === 'worker';
     // Until the worker is up (~50-100 ms), checkpoints stay automatic but rare, so a store opened just before a
     // burst does not sync on the event loop every `pages`; if the worker fails to start, `pages` comes back.
     if (worker) this.db.pragma(`wal_autocheckpoint = ${restartPages}`);
-    const checkpointer = { synchronous: options.durability === 'power' ? 'FULL' : 'NORMAL', intervalMs: interval, restartPages, maxHoldMs: 2, hardPages: Math.max(4 * restartPages, 65_536) } as const;
+    const checkpointer = { synchronous: options.durability === 'power' ? 'FULL' : 'NORMAL', intervalMs: interval, restartPages, maxHoldMs: 2, hardPages: Math.max(4 * restartPages, Math.floor(WAL_HARD_BYTES / pageBytes)) } as const;
     this.checkpointer = worker ? this.startCheckpointer(checkpointer, pages) : Promise.resolve(undefined);
     this.st = prepareStatements(this.db);
     this.writes = new WriteQueue(this.db, {
