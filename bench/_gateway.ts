@@ -26,7 +26,7 @@ import { FakeTelegramApi } from '../src/fakes/telegram-api.js';
 import { round } from './_util.js';
 
 /** The fake model's latency (one chunk after this delay). */
-export const MODEL_MS = 20;
+export const MODEL_MS = Number(process.env["MODEL_MS"] ?? 20);
 
 /** CPU ticks (utime + stime, 1/100 s) and RSS of a process, from /proc. */
 export function procStats(pid: number): { cpuTicks: number; rssMB: number } {
@@ -318,13 +318,15 @@ export class StallWindow {
     this.gc0 = await gatewayMetrics(this.url);
   }
 
-  async read(): Promise<{ loopDelayP99Ms: number; loopDelayMaxMs: number; gcMinorMs: number; gcMajorMs: number; gcMajorCount: number }> {
+  async read(): Promise<{ loopDelayP99Ms: number; loopDelayMaxMs: number; gcMinorMs: number; gcMinorMeanMs: number; gcMajorMs: number; gcMajorCount: number }> {
     const m = await gatewayMetrics(this.url);
     const diff = (k: string): number => (m.get(k) ?? 0) - (this.gc0.get(k) ?? 0);
     return {
       loopDelayP99Ms: round((m.get('nodejs_eventloop_lag_p99_seconds') ?? Number.NaN) * 1000, 1),
       loopDelayMaxMs: round((m.get('nodejs_eventloop_lag_max_seconds') ?? Number.NaN) * 1000, 1),
       gcMinorMs: round(diff('nodejs_gc_duration_seconds_sum{kind="minor"}') * 1000, 0),
+      // A scavenge's pause grows with what survives it: the mean says how much each message leaves behind.
+      gcMinorMeanMs: round((diff('nodejs_gc_duration_seconds_sum{kind="minor"}') * 1000) / Math.max(1, diff('nodejs_gc_duration_seconds_count{kind="minor"}')), 2),
       gcMajorMs: round(diff('nodejs_gc_duration_seconds_sum{kind="major"}') * 1000, 0),
       gcMajorCount: diff('nodejs_gc_duration_seconds_count{kind="major"}'),
     };

@@ -61,12 +61,17 @@ export interface ChatHttpOptions {
   ca?: string | Buffer | (string | Buffer)[] | undefined;
 }
 
-/** What a streamed call reports as it reads. */
+/**
+ * What a streamed call reports as it reads. Called as methods (`handlers.onChunk(c)`), so one object with
+ * methods (the provider's per-attempt state) serves as handlers without a closure per callback.
+ */
 export interface ChatCallHandlers {
   /** Each streamed data payload, parsed (a `chat.completion.chunk`). Present = streamed request. */
   onChunk?: ((chunk: unknown) => void) | undefined;
   /** Any bytes from the server (the response head, each body chunk): re-arms an idle timer. */
   onActivity?: (() => void) | undefined;
+  /** Once, when the call settles either way, before `result` does (the caller's cleanup: timers, listeners). */
+  onSettled?: (() => void) | undefined;
 }
 
 /** One request in flight: settles with the JSON answer (undefined for a stream), or rejects. */
@@ -139,12 +144,14 @@ class Call implements ChatCall {
     this.settled = true;
     this.parser?.stop();
     this.req?.destroy();
+    this.handlers.onSettled?.();
     this.rejectResult(reason);
   }
 
   private succeed(value: unknown): void {
     if (this.settled) return;
     this.settled = true;
+    this.handlers.onSettled?.();
     this.resolveResult(value);
   }
 
@@ -175,7 +182,7 @@ class Call implements ChatCall {
       });
       const status = res.statusCode ?? 0;
       if (status < 200 || status >= 300) this.readError(res, status);
-      else if (this.handlers.onChunk !== undefined) this.readStream(res, this.handlers.onChunk);
+      else if (this.handlers.onChunk !== undefined) this.readStream(res);
       else this.readJson(res);
     });
     req.end(this.payload);
@@ -218,7 +225,8 @@ class Call implements ChatCall {
     });
   }
 
-  private readStream(res: IncomingMessage, onChunk: (chunk: unknown) => void): void {
+  private readStream(res: IncomingMessage): void {
+    const handlers = this.handlers;
     let done = false;
     const parser = new SseParser((data, event) => {
       if (done) return;
@@ -240,7 +248,7 @@ class Call implements ChatCall {
         return;
       }
       try {
-        onChunk(payload);
+        handlers.onChunk!(payload);
       } catch (err) {
         this.fail(err); // a throwing callback fails the call (and closes it) instead of the socket's data handler
       }
@@ -248,7 +256,7 @@ class Call implements ChatCall {
     this.parser = parser;
     res.on('data', (c: Buffer) => {
       if (this.settled) return;
-      this.handlers.onActivity?.();
+      handlers.onActivity?.();
       parser.push(c);
     });
     res.on('end', () => this.succeed(undefined));
@@ -258,8 +266,15 @@ class Call implements ChatCall {
 /** A Chat Completions endpoint with its own keep-alive agent; `post` sends one request. */
 export class ChatHttpClient {
   private readonly agent: HttpAgent;
-  private readonly options: RequestOptions;
-  private readonly headers: Record<string, string>;
+  private readonly hostname: string;
+  private readonly port: number | undefined;
+  private readonly path: string;
+  /**
+   * The request head's fixed headers as node:http's flat `[name, value, …]` list (content-length is appended per
+   * request). A list goes straight to `_storeHeader`: no `setHeader` per header (each allocates its own entry
+   * and lower-cased key), so `Host` and `Authorization` are ours to send.
+   */
+  private readonly headers: readonly string[];
   private readonly isHttps: boolean;
 
   constructor(options: ChatHttpOptions) {
@@ -268,18 +283,18 @@ export class ChatHttpClient {
     this.agent = this.isHttps
       ? new HttpsAgent({ keepAlive: true, scheduling: 'lifo', ...(options.ca === undefined ? {} : { ca: options.ca }) })
       : new HttpAgent({ keepAlive: true, scheduling: 'lifo' });
-    this.headers = { 'content-type': 'application/json', accept: 'application/json' };
+    // `url.host` is what node:http would send: brackets around IPv6, the port unless the scheme's default.
+    const headers = ['Host', url.host, 'Content-Type', 'application/json', 'Accept', 'application/json'];
     const key = options.apiKey;
-    if (key !== undefined && key !== '' && key !== 'none') this.headers.authorization = `Bearer ${key}`;
-    this.options = {
-      protocol: url.protocol,
-      hostname: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
-      port: url.port === '' ? undefined : Number(url.port),
-      path: url.pathname + url.search,
-      method: 'POST',
-      agent: this.agent,
-    };
-    if (url.username !== '' || url.password !== '') this.options.auth = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+    if (key !== undefined && key !== '' && key !== 'none') headers.push('Authorization', `Bearer ${key}`);
+    else if (url.username !== '' || url.password !== '') {
+      const auth = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+      headers.push('Authorization', `Basic ${Buffer.from(auth).toString('base64')}`);
+    }
+    this.headers = headers;
+    this.hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+    this.port = url.port === '' ? undefined : Number(url.port);
+    this.path = url.pathname + url.search;
   }
 
   /**
@@ -290,10 +305,16 @@ export class ChatHttpClient {
     return new Call(this, JSON.stringify(body), handlers);
   }
 
+  /** As `post`, with the body already serialised (the provider writes its request JSON itself). */
+  postJson(payload: string, handlers: ChatCallHandlers = {}): ChatCall {
+    return new Call(this, payload, handlers);
+  }
+
   /** @internal The node:http request for one attempt (sent by the caller with `end(payload)`). */
   request(payload: string): ClientRequest {
-    const headers = { ...this.headers, 'content-length': String(Buffer.byteLength(payload)) };
-    return (this.isHttps ? httpsRequest : httpRequest)({ ...this.options, headers });
+    const headers = [...this.headers, 'Content-Length', String(Buffer.byteLength(payload))];
+    const options: RequestOptions = { hostname: this.hostname, port: this.port, path: this.path, method: 'POST', agent: this.agent, headers };
+    return (this.isHttps ? httpsRequest : httpRequest)(options);
   }
 
   /** @internal Destroys the idle kept-alive sockets (after one of them turned out closed by the server). */

@@ -70,6 +70,16 @@ export class ContextMeter {
     }
   }
 
+  /**
+   * Sets a session's estimate without making it the most recent (a plain `set` when it is unknown): for the
+   * second update of a turn, which `set` at the turn's start already moved to the end. Saves a delete and
+   * re-insert (and the hole it leaves in the table) per turn.
+   */
+  update(sessionKey: string, estimatedTokens: number): void {
+    if (this.estimates.has(sessionKey)) this.estimates.set(sessionKey, estimatedTokens);
+    else this.set(sessionKey, estimatedTokens);
+  }
+
   /** Calibrated token estimate of the session's next prompt (0 when unknown). */
   tokens(sessionKey: string): number {
     return Math.round((this.estimates.get(sessionKey) ?? 0) * this.calibration);

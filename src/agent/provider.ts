@@ -24,7 +24,7 @@
  */
 import { InvalidOptionError, toError } from '../errors/index.js';
 import { silentLogger, type Logger } from '../log/index.js';
-import { ChatApiError, ChatHttpClient } from './chat-http.js';
+import { ChatApiError, ChatHttpClient, type ChatCall, type ChatCallHandlers } from './chat-http.js';
 import { ProviderBadResponseError, ProviderError, ProviderTimeoutError } from './errors.js';
 import { notify, type AgentObserver } from './observer.js';
 import { classifyError, DEFAULT_RETRY_POLICY, retryDelay, type RetryPolicy } from './retry.js';
@@ -161,25 +161,26 @@ export class ProviderClient {
   async chat(messages: readonly ChatMessage[], options: ChatRequestOptions = {}): Promise<ChatResult> {
     const { signal } = options;
     const model = options.model ?? this.model;
+    // The messages part of the body is the same for every attempt: serialised once.
+    const messagesJson = JSON.stringify(messages, chatMessageFields(messages));
     for (let attempt = 1; ; attempt += 1) {
       // An abort listener added to an already-aborted signal never fires: check first.
       if (signal?.aborted) throw toError(signal.reason);
-      let emitted = false;
-      const onDelta = options.onDelta === undefined ? undefined : (text: string): void => {
-        emitted = true;
-        options.onDelta?.(text);
-      };
+      const current = new Attempt(options, options.timeoutMs ?? this.timeoutMs);
       try {
-        const result = await this.attempt(messages, model, options, onDelta);
+        current.send(this.http, this.requestJson(model, messagesJson, options, current.streamed));
+        const result = current.finish(await current.call!.result);
         const { observer } = options;
         const usage = result.usage;
         if (observer !== undefined && usage !== undefined) {
           notify(this.log, 'tokens', () => observer.tokens(model, { prompt: usage.promptTokens, completion: usage.completionTokens }));
         }
-        return { ...result, attempts: attempt };
+        result.attempts = attempt;
+        return result;
       } catch (err) {
         if (signal?.aborted) throw toError(signal.reason);
-        if (onDelta !== undefined && !emitted && this.includeUsage && rejectsStreamOptions(err)) {
+        const emitted = current.emitted;
+        if (current.streamed && !emitted && this.includeUsage && rejectsStreamOptions(err)) {
           // An older server that does not know `stream_options`: ask again without it, not counted as an attempt.
           this.includeUsage = false;
           this.log.warn({ model }, 'model server rejects stream_options; continuing without usage figures');
@@ -199,74 +200,111 @@ export class ProviderClient {
     }
   }
 
-  private attempt(
-    messages: readonly ChatMessage[],
-    model: string,
-    options: ChatRequestOptions,
-    onDelta: ((text: string) => void) | undefined,
-  ): Promise<Omit<ChatResult, 'attempts'>> {
-    const outer = options.signal;
-    const timeoutMs = options.timeoutMs ?? this.timeoutMs;
-    const body: ChatCompletionRequest = { model, messages: messages.map((m) => ({ role: m.role, content: m.content })) };
-    if (options.maxTokens !== undefined) body.max_tokens = options.maxTokens;
-    if (options.temperature !== undefined) body.temperature = options.temperature;
-    body.stream = onDelta !== undefined;
-    if (onDelta !== undefined && this.includeUsage) body.stream_options = { include_usage: true };
-    let text = '';
-    let usage: TokenUsage | undefined;
-    let finishReason: string | undefined;
-    // No AbortController per attempt: the caller's signal and the idle timer abort the call directly.
-    const onAbort = (): void => call.abort(toError(outer?.reason));
-    // One timer per attempt, pushed back on every chunk of bytes (`refresh` re-arms without an allocation).
-    const timer = setTimeout(() => call.abort(new ProviderTimeoutError(timeoutMs)), timeoutMs);
-    const onActivity = (): void => {
-      timer.refresh();
-    };
-    const onChunk = onDelta === undefined ? undefined : (chunk: unknown): void => {
-      const c = chunk as StreamChunk;
-      const choice = c.choices?.[0];
-      const delta = choice?.delta?.content;
-      if (typeof delta === 'string' && delta.length > 0) {
-        text += delta;
-        onDelta(delta);
-      }
-      if (choice?.finish_reason) finishReason = choice.finish_reason;
-      if (c.usage) usage = usageOf(c.usage);
-    };
-    const call = this.http.post(body, { onChunk, onActivity });
-    outer?.addEventListener('abort', onAbort, { once: true });
-    return call.result.then(
-      (answer) => {
-        if (onDelta === undefined) {
-          const res = answer as Completion | null;
-          const choice = res?.choices?.[0];
-          const content = choice?.message?.content;
-          if (typeof content === 'string' || content === null) {
-            return { text: content ?? '', usage: usageOf(res?.usage), finishReason: choice?.finish_reason ?? undefined };
-          }
-          throw new ProviderBadResponseError('no choices[0].message.content');
-        }
-        if (finishReason === undefined && usage === undefined) {
-          // The stream ended without a finish_reason: the server hung up mid-answer.
-          throw new ProviderError('E_PROVIDER_CONNECTION', 'The model server ended the stream before the answer was complete. Try again.');
-        }
-        return { text, usage, finishReason };
-      },
-    ).finally(() => {
-      clearTimeout(timer);
-      outer?.removeEventListener('abort', onAbort);
-    });
+  /** The request JSON around the already serialised messages (field order as before: model, messages, …). */
+  private requestJson(model: string, messagesJson: string, options: ChatRequestOptions, streamed: boolean): string {
+    let json = `{"model":${JSON.stringify(model)},"messages":${messagesJson}`;
+    if (options.maxTokens !== undefined) json += `,"max_tokens":${JSON.stringify(options.maxTokens)}`;
+    if (options.temperature !== undefined) json += `,"temperature":${JSON.stringify(options.temperature)}`;
+    json += streamed ? (this.includeUsage ? ',"stream":true,"stream_options":{"include_usage":true}}' : ',"stream":true}') : ',"stream":false}';
+    return json;
   }
 }
 
-/** The request body we send (the subset of Chat Completions the gateway uses). */
-interface ChatCompletionRequest {
-  model: string;
-  messages: { role: string; content: string }[];
-  max_tokens?: number;
-  temperature?: number;
-  stream?: boolean;
-  stream_options?: { include_usage: boolean };
+/**
+ * The replacer of `JSON.stringify(messages)`: undefined (no replacer, the fast path) when every message is a plain
+ * `{role, content}` (the prompt builders make exactly those), else the two fields to keep, so nothing else a
+ * caller's objects carry reaches the server.
+ */
+function chatMessageFields(messages: readonly ChatMessage[]): string[] | undefined {
+  for (const m of messages) {
+    const keys = Object.keys(m);
+    if (keys.length !== 2 || keys[0] !== 'role' || keys[1] !== 'content') return ['role', 'content'];
+  }
+  return undefined;
+}
+
+/** A shared timer callback (no closure per attempt): the idle timeout of one attempt. */
+function idleTimeout(attempt: Attempt): void {
+  attempt.call?.abort(new ProviderTimeoutError(attempt.timeoutMs));
+}
+
+/**
+ * One attempt's state, and its own handlers: the chat-http callbacks (`onChunk`, `onActivity`, `onSettled`) and
+ * the caller signal's `abort` listener (`handleEvent`) are methods of this one object, so an attempt allocates
+ * no closure, no AbortController and no promise beyond the call's own.
+ */
+class Attempt implements ChatCallHandlers {
+  call: ChatCall | undefined;
+  text = '';
+  usage: TokenUsage | undefined;
+  finishReason: string | undefined;
+  /** A delta reached the caller: no retry from here on. */
+  emitted = false;
+  /** Present = streamed request (the `ChatCallHandlers` contract); undefined for a whole answer. */
+  readonly onChunk: ((chunk: unknown) => void) | undefined;
+  readonly streamed: boolean;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly options: ChatRequestOptions,
+    readonly timeoutMs: number,
+  ) {
+    this.streamed = options.onDelta !== undefined;
+    this.onChunk = this.streamed ? this.chunk : undefined;
+  }
+
+  send(http: ChatHttpClient, payload: string): void {
+    this.call = http.postJson(payload, this); // settles on socket events only, never before this returns
+    // One timer per attempt, pushed back on every chunk of bytes (`refresh` re-arms without an allocation).
+    this.timer = setTimeout(idleTimeout, this.timeoutMs, this);
+    // No AbortController per attempt: the caller's signal aborts the call directly (`handleEvent`).
+    this.options.signal?.addEventListener('abort', this, { once: true });
+  }
+
+  /** The caller's signal aborted. */
+  handleEvent(): void {
+    this.call?.abort(toError(this.options.signal?.reason));
+  }
+
+  onActivity(): void {
+    this.timer?.refresh();
+  }
+
+  onSettled(): void {
+    clearTimeout(this.timer);
+    this.options.signal?.removeEventListener('abort', this);
+  }
+
+  private chunk(this: Attempt, chunk: unknown): void {
+    const c = chunk as StreamChunk;
+    const choice = c.choices?.[0];
+    const delta = choice?.delta?.content;
+    if (typeof delta === 'string' && delta.length > 0) {
+      this.text += delta;
+      this.emitted = true;
+      this.options.onDelta!(delta);
+    }
+    if (choice?.finish_reason) this.finishReason = choice.finish_reason;
+    if (c.usage) this.usage = usageOf(c.usage);
+  }
+
+  /** The attempt's result from the call's answer (undefined for a stream); throws when it is not an answer. */
+  finish(answer: unknown): ChatResult {
+    if (!this.streamed) {
+      const res = answer as Completion | null;
+      const choice = res?.choices?.[0];
+      const content = choice?.message?.content;
+      if (typeof content === 'string' || content === null) {
+        return { text: content ?? '', usage: usageOf(res?.usage), finishReason: choice?.finish_reason ?? undefined, attempts: 0 };
+      }
+      throw new ProviderBadResponseError('no choices[0].message.content');
+    }
+    if (this.finishReason === undefined && this.usage === undefined) {
+      // The stream ended without a finish_reason: the server hung up mid-answer.
+      throw new ProviderError('E_PROVIDER_CONNECTION', 'The model server ended the stream before the answer was complete. Try again.');
+    }
+    return { text: this.text, usage: this.usage, finishReason: this.finishReason, attempts: 0 };
+  }
 }
 
 /** Usage as the server reports it. */

@@ -198,6 +198,22 @@ export function createAgent(deps: AgentDeps): Agent {
 
   const counters = { answered: 0, failed: 0, aborted: 0, retries: 0, overflowRecoveries: 0 };
 
+  /** A failed or aborted turn keeps what the user said (one write); a store refusing it is logged, not thrown. */
+  const keepUsers = async (userEntries: NewHistoryEntry[], turnId: string): Promise<void> => {
+    if (userEntries.length === 0) return;
+    try {
+      await memory.appendHistory(userEntries);
+    } catch (storeErr) {
+      log.error({ sessionKey: userEntries[0]!.sessionKey, turnId, err: storeErr }, 'could not record the user messages of a failed turn');
+    }
+  };
+
+  /** One model call of a turn (the options object is the only allocation besides the provider's). */
+  const ask = (prompt: ChatMessage[], onDelta: (text: string) => void, signal: AbortSignal, clock: TurnClock | undefined): Promise<ChatResult> => {
+    if (clock === undefined) return provider.chat(prompt, { onDelta, signal, maxTokens: config.maxReplyTokens, observer });
+    return clock.span('model', () => provider.chat(prompt, { onDelta, signal, maxTokens: config.maxReplyTokens, observer }));
+  };
+
   const maybeCompact = (sessionKey: string): void => {
     if (!config.compaction.enabled || meter.tokens(sessionKey) < config.compactAt || compactor.isRunning(sessionKey)) return;
     // A quota refusal (cooldown, attempts used up) resolves at once and is counted as `skipped`.
@@ -215,7 +231,13 @@ export function createAgent(deps: AgentDeps): Agent {
 
     // The user entries of this turn: recorded once, even across attempts (see the module comment).
     const ownerPrefix = `${owner.id}#`;
-    const alreadyRecorded = history.some((e) => e.role === 'user' && e.runId?.startsWith(ownerPrefix) === true);
+    let alreadyRecorded = false;
+    for (const e of history) {
+      if (e.role === 'user' && e.runId?.startsWith(ownerPrefix) === true) {
+        alreadyRecorded = true;
+        break;
+      }
+    }
     const named = namesSenders(turn);
     const at = now();
     // Each message is rendered once: the history entry keeps it without the name, the prompt and the count with it
@@ -244,20 +266,11 @@ export function createAgent(deps: AgentDeps): Agent {
     meter.set(sessionKey, promptEstimate);
     maybeCompact(sessionKey); // background; its result helps later turns, never this one
 
-    let userRecorded = false;
-    const recordUsers = async (): Promise<void> => {
-      if (userRecorded || userEntries.length === 0) return;
-      userRecorded = true;
-      await memory.appendHistory(userEntries);
-    };
-
-    const keepUsers = (): Promise<void> =>
-      recordUsers().catch((storeErr: unknown) => log.error({ sessionKey, turnId: turn.id, err: storeErr }, 'could not record the user messages of a failed turn'));
-
+    // Every path that calls `keepUsers` throws right after it: the user entries are written once per turn.
     // Stopped before anything was shown: no reply is opened, but what the user said is kept.
     if (signal.aborted) {
       counters.aborted += 1;
-      await keepUsers();
+      await keepUsers(userEntries, turn.id);
       throw abortError(signal);
     }
     let reply: ReplyStream;
@@ -266,21 +279,17 @@ export function createAgent(deps: AgentDeps): Agent {
     } catch (err) {
       // No channel to answer in: the turn fails, but what the user said is kept.
       counters.failed += 1;
-      await keepUsers();
+      await keepUsers(userEntries, turn.id);
       throw err;
     }
     const onDelta = (text: string): void => {
       if (!signal.aborted) reply.delta(text);
     };
-    const ask = (prompt: ChatMessage[]): Promise<ChatResult> => {
-      const call = (): Promise<ChatResult> => provider.chat(prompt, { onDelta, signal, maxTokens: config.maxReplyTokens, observer });
-      return clock === undefined ? call() : clock.span('model', call);
-    };
 
     let result: ChatResult;
     try {
       try {
-        result = await ask(buildPrompt({ systemPrompt: config.systemPrompt, pins, history, turnMessages }));
+        result = await ask(buildPrompt({ systemPrompt: config.systemPrompt, pins, history, turnMessages }), onDelta, signal, clock);
       } catch (err) {
         if (!(err instanceof ContextOverflowError) || signal.aborted) throw err;
         // Overflow: compact now (inline, cooldown skipped), rebuild, retry exactly once.
@@ -302,7 +311,7 @@ export function createAgent(deps: AgentDeps): Agent {
         if (signal.aborted) throw abortError(signal);
         promptEstimate = estimate(history, pins, turnTokens);
         meter.set(sessionKey, promptEstimate);
-        result = await ask(buildPrompt({ systemPrompt: config.systemPrompt, pins, history, turnMessages }));
+        result = await ask(buildPrompt({ systemPrompt: config.systemPrompt, pins, history, turnMessages }), onDelta, signal, clock);
       }
       if (signal.aborted) throw abortError(signal);
       if (result.text.trim().length === 0) {
@@ -312,8 +321,8 @@ export function createAgent(deps: AgentDeps): Agent {
           context: { finishReason: result.finishReason },
         });
       }
-      const deliver = (): Promise<void> => reply.complete(result.text);
-      await (clock === undefined ? deliver() : clock.span('deliver', deliver));
+      const text = result.text;
+      await (clock === undefined ? reply.complete(text) : clock.span('deliver', () => reply.complete(text)));
     } catch (err) {
       const error = signal.aborted ? abortError(signal) : err;
       if (signal.aborted) counters.aborted += 1;
@@ -323,7 +332,7 @@ export function createAgent(deps: AgentDeps): Agent {
       } catch (cancelErr) {
         log.warn({ sessionKey, turnId: turn.id, err: cancelErr }, 'reply cancel failed');
       }
-      await keepUsers();
+      await keepUsers(userEntries, turn.id);
       throw error;
     }
 
@@ -336,21 +345,17 @@ export function createAgent(deps: AgentDeps): Agent {
     // Not awaited: the write is queued now, so it commits with the turn's outcome and run end, which are queued
     // as this function returns (one group commit instead of two in a row; both or neither survive a crash). A
     // later read of the session's history commits it first (the store's read-your-writes).
-    memory
-      .appendHistory([
-        ...(userRecorded ? [] : userEntries),
-        { sessionKey, role: 'assistant', content: result.text, tokens: assistantTokens + 4, runId: turn.id, at: now() },
-      ])
-      .catch((err: unknown) => {
-        log.error({ sessionKey, turnId: turn.id, err, code: (err as { code?: unknown }).code }, 'answer delivered but not recorded in the history');
-      });
-    userRecorded = true;
+    userEntries.push({ sessionKey, role: 'assistant', content: result.text, tokens: assistantTokens + 4, runId: turn.id, at: now() });
+    memory.appendHistory(userEntries).catch((err: unknown) => {
+      log.error({ sessionKey, turnId: turn.id, err, code: (err as { code?: unknown }).code }, 'answer delivered but not recorded in the history');
+    });
     counters.answered += 1;
     counters.retries += result.attempts - 1;
     if (result.usage !== undefined) meter.calibrate(promptEstimate, result.usage.promptTokens);
-    meter.set(sessionKey, promptEstimate + assistantTokens + 4);
+    // In place: the session was made the most recent one when this turn started.
+    meter.update(sessionKey, promptEstimate + assistantTokens + 4);
     maybeCompact(sessionKey);
-    if (config.classifier.enabled && result.text.length > 0) {
+    if (config.classifier.enabled && result.text.length > 0 && !scorer.skipIfFull(sessionKey)) {
       const userText = turn.messages.map((m) => (named ? `${m.senderName}: ${m.text}` : m.text)).join('\n');
       void scorer.score(sessionKey, userText, result.text);
     }

@@ -104,13 +104,20 @@ export class TurnScorer {
     return this.failures;
   }
 
+  /**
+   * When the backlog is full, counts the turn as `skipped` and returns true (then `score` would only skip it):
+   * the runner asks first so a busy gateway does not build the classifier's input for nothing.
+   */
+  skipIfFull(sessionKey: string): boolean {
+    if (this.queued < this.maxQueued) return false;
+    this.counts.skipped += 1;
+    this.log.debug({ sessionKey, backlog: this.queued }, 'turn not scored: the scoring backlog is full');
+    return true;
+  }
+
   /** Queues scoring of one answered turn. Never rejects. */
   score(sessionKey: string, userText: string, assistantText: string): Promise<ScoringOutcome> {
-    if (this.queued >= this.maxQueued) {
-      this.counts.skipped += 1;
-      this.log.debug({ sessionKey, backlog: this.queued }, 'turn not scored: the scoring backlog is full');
-      return Promise.resolve({ status: 'skipped' });
-    }
+    if (this.skipIfFull(sessionKey)) return Promise.resolve({ status: 'skipped' });
     let job: Promise<ScoringOutcome>;
     let started = false;
     const start = (): void => {

@@ -26,6 +26,7 @@ import {
   type IngressResult,
   type ReplyTarget,
 } from '../channels/index.js';
+import { TransientMap, TransientSet } from '../collections/transient.js';
 import { SwitchyardError, isSwitchyardError, toError } from '../errors/index.js';
 import { silentLogger } from '../log/index.js';
 import type { OutcomeRecord, Scheduler, StopAllResult, StopResult, Turn } from '../scheduler/index.js';
@@ -97,12 +98,14 @@ export function replyTargetOf(message: InboundMessage): ReplyTarget {
 export class Ingress implements IngressPort {
   private readonly log: Logger;
   private readonly now: () => number;
+  // The per-message registries below are transient ones (see collections/transient.ts): a plain Map with this
+  // churn makes V8 promote every message it ever held.
   /** Admitted messages still waiting for their outcome, for notices. */
-  private readonly inflight = new Map<string, InboundMessage>();
+  private readonly inflight = new TransientMap<string, InboundMessage>();
   /** `merged` outcomes held back until their owner's outcome: a crash in between re-queues them instead. */
-  private readonly mergedByOwner = new Map<string, StoredOutcome[]>();
+  private readonly mergedByOwner = new TransientMap<string, StoredOutcome[]>();
   /** Run states decided by outcomes, applied when the run ends. */
-  private readonly runStates = new Map<string, RunState>();
+  private readonly runStates = new TransientMap<string, RunState>();
   /**
    * Stale-notice throttle per session: when its last notice went out and how many stale messages were held
    * back since. Map order is the order of notices (re-inserted on each), so expired entries come first and a
@@ -113,7 +116,7 @@ export class Ingress implements IngressPort {
   private readonly staleWindowMs: number;
   private outcomeBatch: StoredOutcome[] = [];
   private flushScheduled = false;
-  private readonly pendingWrites = new Set<Promise<unknown>>();
+  private readonly pendingWrites = new TransientSet<Promise<unknown>>();
   private readonly retries = new AbortController();
   private readonly writeRetry: { initialMs: number; maxMs: number };
 

@@ -6,6 +6,7 @@
  *
  * Memory: a key's state is dropped as soon as it has no waiter and its history is older than its window.
  */
+import { TransientMap } from '../collections/transient.js';
 import { InvalidOptionError } from '../errors/index.js';
 
 /** A rate rule for one key. */
@@ -29,7 +30,8 @@ interface KeyState {
 
 /** Per-key FIFO pacing with a minimum interval and an optional sliding window. */
 export class Pacer {
-  private readonly keys = new Map<string, KeyState>();
+  /** Per-key state, dropped once idle (a transient registry: see collections/transient.ts). */
+  private readonly keys = new TransientMap<string, KeyState>();
 
   /** Keys with state held (for tests and metrics). */
   get size(): number {

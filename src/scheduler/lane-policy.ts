@@ -2,6 +2,7 @@
  * Lane policies: which waiting task a lane starts next. A strategy behind a small interface (like p-queue's
  * `queueClass`), so a lane's order is a choice, not string prefixes inside the queue.
  */
+import { TransientMap } from '../collections/transient.js';
 import { Fifo } from './fifo.js';
 
 /** What a lane schedules: a session run or a background job. */
@@ -59,7 +60,7 @@ interface Bucket<T> {
  * they first had waiting work; a key whose queue empties leaves the ring and costs nothing.
  */
 export class FairPolicy<T extends LaneTask = LaneTask> implements LanePolicy<T> {
-  private readonly buckets = new Map<string, Bucket<T>>();
+  private readonly buckets = new TransientMap<string, Bucket<T>>();
   private readonly ring = new Fifo<Bucket<T>>();
   private count = 0;
 

@@ -6,6 +6,7 @@
  * started the task (a session run, a background job) releases it exactly once: when the task settles, or when
  * an aborted task outlives its grace period (then it is reported as leaked).
  */
+import { TransientSet } from '../collections/transient.js';
 import { InvalidOptionError, SwitchyardError, toError } from '../errors/index.js';
 import { FairPolicy, FifoPolicy, type LanePolicy, type LaneTask } from './lane-policy.js';
 
@@ -93,7 +94,8 @@ export class Lane {
   private readonly warnAfterMs: number | undefined;
   private startedCount = 0;
   private maxWait = 0;
-  private readonly jobs = new Set<JobEntry<unknown>>();
+  /** Running jobs (a transient registry: see collections/transient.ts). */
+  private readonly jobs = new TransientSet<JobEntry<unknown>>();
 
   constructor(
     name: string,

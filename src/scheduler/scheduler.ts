@@ -8,6 +8,7 @@
  */
 import { EventEmitter } from 'eventemitter3';
 import type { Logger } from 'pino';
+import { TransientMap, TransientSet } from '../collections/transient.js';
 import { silentLogger } from '../log/index.js';
 import { toError } from '../errors/index.js';
 import type { ActiveRun } from './active-run.js';
@@ -125,9 +126,11 @@ export class MemoryCutoffStore implements StaleCutoffStore {
  */
 export class Scheduler<M extends SchedulableMessage = SchedulableMessage> extends EventEmitter<SchedulerEvents<M>> {
   private readonly lanes = new Map<string, Lane>();
-  private readonly sessions = new Map<string, SessionQueue<M>>();
-  private readonly callbacks = new Map<string, OutcomeCallback>();
-  private readonly started = new Set<ActiveRun<M>>();
+  // Entries come and go with every message: transient registries, so V8 does not promote what they held
+  // (see collections/transient.ts).
+  private readonly sessions = new TransientMap<string, SessionQueue<M>>();
+  private readonly callbacks = new TransientMap<string, OutcomeCallback>();
+  private readonly started = new TransientSet<ActiveRun<M>>();
   private readonly log: Logger;
   private readonly clock: () => number;
   private settingsOf: SchedulerOptions<M>['settings'];

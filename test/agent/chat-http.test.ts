@@ -60,8 +60,15 @@ describe('ChatHttpClient: requests and streams', () => {
     expect(answer).toEqual({ choices: [{ message: { content: 'hi' } }] });
     expect(seen[0]!.body).toBe('{"model":"m","messages":[{"role":"user","content":"é"}]}');
     expect(seen[0]!.headers).toMatchObject({ authorization: 'Bearer sk-1', 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(seen[0]!.body)) });
+    expect(seen[0]!.headers.host).toBe(new URL(url).host);
     await new ChatHttpClient({ baseUrl: url, apiKey: 'none' }).post({}).result;
     expect(seen[1]!.headers.authorization).toBeUndefined();
+    // Credentials in the URL: Basic auth, as node:http's `auth` option sent it (the head is ours now).
+    const withUser = new URL(url);
+    withUser.username = 'u';
+    withUser.password = 'p w';
+    await new ChatHttpClient({ baseUrl: withUser.href }).post({}).result;
+    expect(seen[2]!.headers.authorization).toBe(`Basic ${Buffer.from('u:p w').toString('base64')}`);
   });
 
   it('streams chunks written in odd pieces (a multibyte character split across writes) and stops at [DONE]', async () => {

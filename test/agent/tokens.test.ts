@@ -106,4 +106,18 @@ describe('ContextMeter', () => {
     expect(m.ratio('b')).toBe(0);
     expect(m.ratio('a')).toBeCloseTo(0.03);
   });
+
+  it('update changes an estimate in place (recency as set left it) and sets an unknown session', () => {
+    const m = new ContextMeter({ contextWindow: 100, maxSessions: 2 });
+    m.set('a', 1);
+    m.set('b', 2);
+    m.update('a', 5); // still the least recently set: evicted first
+    m.set('c', 3);
+    expect(m.ratio('a')).toBe(0);
+    expect(m.tokens('b')).toBe(2);
+    m.update('d', 7); // unknown: a plain set, evicting b
+    expect(m.tokens('d')).toBe(7);
+    expect(m.ratio('b')).toBe(0);
+    expect(m.size).toBe(2);
+  });
 });
