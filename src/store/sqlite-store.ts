@@ -570,7 +570,11 @@ export class SqliteStore implements Store {
         return true;
       };
       // The upsert and its links: all or nothing (a savepoint only when there is more than one statement).
-      if (!(run.messageIds.length === 0 ? upsert() : this.writes.atomic(upsert))) return undefined;
+      if (!(run.messageIds.length === 0 ? upsert() : this.writes.atomic(upsert))) {
+        // Already final: a late or repeated write. Nothing of the run is live any more.
+        this.deliveryCache.delete(run.runId);
+        return undefined;
+      }
     }
     if (isTerminalRunState(run.state)) this.deliveryCache.delete(run.runId);
     else if (run.state === 'running' && !force) this.cacheDeliveries(run.runId);
