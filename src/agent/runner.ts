@@ -7,7 +7,8 @@
  * 1. read history and pins; build the prompt (prompt.ts); estimate its tokens;
  * 2. stream the model's answer into the channel's ReplyStream (deltas only while the signal is live);
  * 3. on a context overflow: compact inline, rebuild the prompt, retry exactly once;
- * 4. deliver the final text (`complete`), then append the user entries and the assistant entry in one write;
+ * 4. deliver the final text (`complete`), then append the user entries and the assistant entry in one write
+ *    (not awaited: it joins the group commit of the turn's outcome);
  * 5. off the turn path: compaction when the estimate crosses `compactAt`, significance scoring.
  *
  * History invariants (what an aborted or failed turn leaves): the turn's user messages are always recorded,
@@ -341,12 +342,13 @@ export function createAgent(deps: AgentDeps): Agent {
     const assistantTokens = result.usage?.completionTokens ?? messageTokens(counter, result.text);
     // Reported usage was counted by the provider call; a server that reports none is counted by our estimate.
     if (result.usage === undefined) observer?.tokens(provider.model, { prompt: promptEstimate, completion: assistantTokens - MESSAGE_OVERHEAD_TOKENS });
-    try {
-      userEntries.push({ sessionKey, role: 'assistant', content: result.text, tokens: assistantTokens + 4, runId: turn.id, at: now() });
-      await memory.appendHistory(userEntries);
-    } catch (err) {
+    // Not awaited: the write is queued now, so it commits with the turn's outcome and run end, which are queued
+    // as this function returns (one group commit instead of two in a row; both or neither survive a crash). A
+    // later read of the session's history commits it first (the store's read-your-writes).
+    userEntries.push({ sessionKey, role: 'assistant', content: result.text, tokens: assistantTokens + 4, runId: turn.id, at: now() });
+    memory.appendHistory(userEntries).catch((err: unknown) => {
       log.error({ sessionKey, turnId: turn.id, err, code: (err as { code?: unknown }).code }, 'answer delivered but not recorded in the history');
-    }
+    });
     counters.answered += 1;
     counters.retries += result.attempts - 1;
     if (result.usage !== undefined) meter.calibrate(promptEstimate, result.usage.promptTokens);

@@ -64,18 +64,26 @@ export interface SqliteStoreOptions {
   checkpointIntervalMs?: number;
   /**
    * WAL size (pages) past which the checkpoint worker makes the WAL start over, holding commits back for at
-   * most 2 ms (past 4x this or 65,536 pages, for as long as it takes). Default 16,384 (64 MiB): at 30k
-   * accepts/s that is a hold every ~0.6 s; smaller means more frequent holds (see `sqlite/checkpointer.ts`).
+   * most 2 ms (past 4x this or 256 MiB, for as long as it takes). Default 64 MiB worth of pages (16,384 of
+   * 4 KiB, 65,536 of 1 KiB): at 30k accepts/s that is a hold every ~0.6 s; smaller means more frequent holds
+   * (see `sqlite/checkpointer.ts`).
    */
   walRestartPages?: number;
   /** WAL pages that trigger an automatic checkpoint when they run inline (or before the worker is up). Default 256. */
   checkpointPages?: number;
+  /** Page size of a database file created now (existing files keep theirs). Default 1024: see `sqlite/open.ts`. */
+  pageSize?: number;
   /**
    * Rows deleted per step of `prune` (each step is one short write, joined by the accepts of its turn, which
    * wait for it). Default 50: a 200-row step took ~1-5 ms under load and set the accept p99 during pruning.
    */
   pruneChunk?: number;
 }
+
+/** Default WAL size past which the checkpoint worker restarts the WAL (see `walRestartPages`). */
+const WAL_RESTART_BYTES = 64 * 1024 * 1024;
+/** WAL size past which a restart holds commits for as long as it takes (unless 4x `walRestartPages` is more). */
+const WAL_HARD_BYTES = 256 * 1024 * 1024;
 
 /** Backoff (ms) of a stale-cutoff write the disk refused. */
 const CUTOFF_RETRY_INITIAL_MS = 100;
@@ -98,6 +106,20 @@ export class SqliteStore implements Store {
   private readonly onRunTransition: RunTransitionListener | undefined;
   private readonly pruneChunk: number;
   private readonly cutoffCache = new Map<string, StaleCutoff>();
+  /**
+   * Deliveries of live runs, in chunk order: read from the database inside the transaction that records the
+   * run `running` (the same read `delivered` would make, minus its own read transaction), then kept up to date
+   * by `record`, dropped when the run ends. A run not in it (never started here, started by a write that was
+   * lost) is read from the database: absence here never means "nothing delivered". Emptied whenever a batch
+   * is lost, since what it mirrored may not have been committed.
+   */
+  private readonly deliveryCache = new Map<string, DeliveryRecord[]>();
+  /**
+   * Pins per session, for the sessions that have any (most have none: pins come from /pin or a top
+   * significance score), so `listPins` of a session without pins reads nothing. Loaded from the database when
+   * first needed and kept by the pin writes; `undefined` (load again) after a lost batch.
+   */
+  private pinCounts: Map<string, number> | undefined;
   private closed = false;
   private readonly defaultMaxPageCount: number;
 
@@ -111,23 +133,30 @@ export class SqliteStore implements Store {
     const pages = options.checkpointPages ?? 256;
     const interval = options.checkpointIntervalMs ?? 10;
     if (!(interval > 0)) throw new InvalidOptionError('checkpointIntervalMs', 'a number > 0 (ms)', options.checkpointIntervalMs);
-    const restartPages = options.walRestartPages ?? 16_384;
-    if (!Number.isInteger(restartPages) || restartPages < 1) throw new InvalidOptionError('walRestartPages', 'an integer >= 1', options.walRestartPages);
-    this.restartPages = restartPages;
-    const opened = openDatabase(options.path, { durability: options.durability, exclusive: options.exclusive, busyTimeoutMs: options.busyTimeoutMs, checkpointPages: pages });
+    const chosen = options.walRestartPages;
+    if (chosen !== undefined && (!Number.isInteger(chosen) || chosen < 1)) throw new InvalidOptionError('walRestartPages', 'an integer >= 1', chosen);
+    const opened = openDatabase(options.path, { durability: options.durability, exclusive: options.exclusive, busyTimeoutMs: options.busyTimeoutMs, checkpointPages: pages, pageSize: options.pageSize });
     this.db = opened.db;
     this.lock = opened.lock;
+    // The WAL bounds are sizes in bytes (64 MiB, 256 MiB), counted in pages of this file's size.
+    const pageBytes = this.db.pragma('page_size', { simple: true }) as number;
+    const restartPages = chosen ?? Math.max(1, Math.floor(WAL_RESTART_BYTES / pageBytes));
+    this.restartPages = restartPages;
     const worker = opened.wal && (options.checkpoints ?? 'worker') === 'worker';
     // Until the worker is up (~50-100 ms), checkpoints stay automatic but rare, so a store opened just before a
     // burst does not sync on the event loop every `pages`; if the worker fails to start, `pages` comes back.
     if (worker) this.db.pragma(`wal_autocheckpoint = ${restartPages}`);
-    const checkpointer = { synchronous: options.durability === 'power' ? 'FULL' : 'NORMAL', intervalMs: interval, restartPages, maxHoldMs: 2, hardPages: Math.max(4 * restartPages, 65_536) } as const;
+    const checkpointer = { synchronous: options.durability === 'power' ? 'FULL' : 'NORMAL', intervalMs: interval, restartPages, maxHoldMs: 2, hardPages: Math.max(4 * restartPages, Math.floor(WAL_HARD_BYTES / pageBytes)) } as const;
     this.checkpointer = worker ? this.startCheckpointer(checkpointer, pages) : Promise.resolve(undefined);
     this.st = prepareStatements(this.db);
     this.writes = new WriteQueue(this.db, {
       commitError: (cause) => new StoreWriteError(this.path, 'commit', cause),
       writeError: (cause) => new StoreWriteError(this.path, 'write', cause),
       holdCommits: () => this.running?.holding() === true,
+      onBatchLost: () => {
+        this.deliveryCache.clear();
+        this.pinCounts = undefined;
+      },
     });
     this.defaultMaxPageCount = this.db.pragma('max_page_count', { simple: true }) as number;
     for (const row of this.st.allCutoffs.all() as Array<{ session_key: string; platform_message_id: string | null; sent_at: number }>) {
@@ -166,7 +195,8 @@ export class SqliteStore implements Store {
 
   async saveRun(run: RunRecord): Promise<void> {
     this.open('saveRun');
-    const transition = await this.writes.push(() => this.writeRun(run, false), true, NO_KEYS);
+    // Not atomic as a whole: writeRun takes a savepoint only around its multi-statement path.
+    const transition = await this.writes.push(() => this.writeRun(run, false), false, NO_KEYS);
     if (transition !== undefined) this.emitTransition(transition);
   }
 
@@ -208,14 +238,27 @@ export class SqliteStore implements Store {
 
   async appendHistory(entries: NewHistoryEntry[]): Promise<HistoryEntry[]> {
     this.open('appendHistory');
+    const keys = entries.length === 1 || (entries.length === 2 && entries[0]!.sessionKey === entries[1]!.sessionKey) ? [historyKey(entries[0]!.sessionKey)] : entries.map((e) => historyKey(e.sessionKey));
+    // One or two entries (a turn's answer, with its user message) are one statement, atomic without a savepoint.
     return this.writes.push(
-      () =>
-        entries.map((e): HistoryEntry => {
+      () => {
+        if (entries.length === 2) {
+          const [a, b] = entries as [NewHistoryEntry, NewHistoryEntry];
+          const last = Number(
+            this.st.insertHistory2.run(
+              a.sessionKey, a.role, a.content, a.name ?? null, a.tokens ?? null, a.runId ?? null, a.at,
+              b.sessionKey, b.role, b.content, b.name ?? null, b.tokens ?? null, b.runId ?? null, b.at,
+            ).lastInsertRowid,
+          );
+          return [{ ...a, id: last - 1 }, { ...b, id: last }];
+        }
+        return entries.map((e): HistoryEntry => {
           const info = this.st.insertHistory.run(null, e.sessionKey, e.role, e.content, e.name ?? null, e.tokens ?? null, e.runId ?? null, e.at);
           return { ...e, id: Number(info.lastInsertRowid) };
-        }),
-      true,
-      entries.map((e) => historyKey(e.sessionKey)),
+        });
+      },
+      entries.length > 2,
+      keys,
     );
   }
 
@@ -244,22 +287,45 @@ export class SqliteStore implements Store {
     if (cap !== undefined && (!Number.isInteger(cap) || cap < 0)) throw new InvalidOptionError('autoCap', 'an integer >= 0', cap);
     return this.writes.push(() => {
       const id = Number(this.st.insertPin.run(pin.sessionKey, pin.text, pin.source, pin.createdAt).lastInsertRowid);
+      let removed = 0;
       if (pin.source === 'auto' && cap !== undefined) {
         const autos = this.st.autoPins.all(pin.sessionKey) as Array<{ id: number }>;
-        for (const { id: old } of autos.slice(0, Math.max(0, autos.length - cap))) this.st.deletePin.run(pin.sessionKey, old);
+        for (const { id: old } of autos.slice(0, Math.max(0, autos.length - cap))) removed += this.st.deletePin.run(pin.sessionKey, old).changes;
       }
+      this.countPins(pin.sessionKey, 1 - removed);
       return { ...pin, id };
     }, true, [pinsKey(pin.sessionKey)]);
   }
 
   async removePin(sessionKey: string, pinId: number): Promise<boolean> {
     this.open('removePin');
-    return this.writes.push(() => this.st.deletePin.run(sessionKey, pinId).changes > 0, false, [pinsKey(sessionKey)]);
+    return this.writes.push(() => {
+      const removed = this.st.deletePin.run(sessionKey, pinId).changes;
+      this.countPins(sessionKey, -removed);
+      return removed > 0;
+    }, false, [pinsKey(sessionKey)]);
   }
 
   async listPins(sessionKey: string): Promise<Pin[]> {
     this.readKey('listPins', pinsKey(sessionKey));
+    if (!(this.pinCounts ?? this.loadPinCounts()).has(sessionKey)) return [];
     return (this.st.listPins.all(sessionKey) as PinRow[]).map(pinOf);
+  }
+
+  private loadPinCounts(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const row of this.st.pinCounts.all() as Array<{ session_key: string; n: number }>) counts.set(row.session_key, row.n);
+    this.pinCounts = counts;
+    return counts;
+  }
+
+  /** Inside a pin write, once its statements succeeded: the session's pin count changes by `delta`. */
+  private countPins(sessionKey: string, delta: number): void {
+    const counts = this.pinCounts;
+    if (counts === undefined || delta === 0) return; // loaded from the database when next needed
+    const n = (counts.get(sessionKey) ?? 0) + delta;
+    if (n > 0) counts.set(sessionKey, n);
+    else counts.delete(sessionKey);
   }
 
   async savePairing(r: PairingRequest): Promise<void> {
@@ -306,19 +372,30 @@ export class SqliteStore implements Store {
 
   async delivered(runId: string): Promise<DeliveryRecord[]> {
     this.readKey('delivered', deliveriesKey(runId));
-    return (this.st.delivered.all(runId) as Array<{ run_id: string; chunk_index: number; platform_message_id: string }>).map((r) => ({
-      runId: r.run_id,
-      chunkIndex: r.chunk_index,
-      platformMessageId: r.platform_message_id,
-    }));
+    const cached = this.deliveryCache.get(runId);
+    if (cached !== undefined) return cached.length === 0 ? [] : cached.map((r) => ({ ...r }));
+    return this.readDeliveries(runId);
   }
 
   async record(d: DeliveryRecord): Promise<void> {
     this.open('record');
     const at = this.now();
+    const record: DeliveryRecord = { runId: d.runId, chunkIndex: d.chunkIndex, platformMessageId: d.platformMessageId };
     await this.writes.push(() => {
-      this.st.insertDelivery.run(d.runId, d.chunkIndex, d.platformMessageId, ownerOfRunId(d.runId), at);
+      // The first record of a chunk wins (primary key): the cache changes only when the row was inserted.
+      if (this.st.insertDelivery.run(record.runId, record.chunkIndex, record.platformMessageId, ownerOfRunId(record.runId), at).changes === 1) {
+        const cached = this.deliveryCache.get(record.runId);
+        if (cached !== undefined) insertByChunk(cached, record);
+      }
     }, false, [deliveriesKey(d.runId)]);
+  }
+
+  private readDeliveries(runId: string): DeliveryRecord[] {
+    return (this.st.delivered.all(runId) as Array<{ run_id: string; chunk_index: number; platform_message_id: string }>).map((r) => ({
+      runId: r.run_id,
+      chunkIndex: r.chunk_index,
+      platformMessageId: r.platform_message_id,
+    }));
   }
 
   /**
@@ -421,6 +498,8 @@ export class SqliteStore implements Store {
     if (this.closed) return;
     this.writes.flush();
     this.closed = true;
+    this.deliveryCache.clear();
+    this.pinCounts = undefined;
     // The checkpointer's connection closes first, so the store's is the last one and leaves no WAL behind.
     await (await this.checkpointer)?.close();
     this.db.close();
@@ -473,24 +552,47 @@ export class SqliteStore implements Store {
       isTerminalRunState(run.state) &&
       this.st.endRun.run(run.state, run.attempt, run.updatedAt, run.error ?? null, run.runId, messageIds).changes === 1;
     if (!ended) {
-      const info = this.st.upsertRun.run(
-        run.runId,
-        run.sessionKey,
-        run.messageIds[0] ?? run.runId,
-        messageIds,
-        run.state,
-        run.attempt,
-        run.createdAt,
-        run.updatedAt,
-        run.error ?? null,
-        force ? 1 : 0,
-      );
-      if (info.changes === 0) return undefined;
-      for (const id of run.messageIds) this.st.linkRunMessage.run(id, run.runId);
+      const upsert = (): boolean => {
+        const info = this.st.upsertRun.run(
+          run.runId,
+          run.sessionKey,
+          run.messageIds[0] ?? run.runId,
+          messageIds,
+          run.state,
+          run.attempt,
+          run.createdAt,
+          run.updatedAt,
+          run.error ?? null,
+          force ? 1 : 0,
+        );
+        if (info.changes === 0) return false;
+        for (const id of run.messageIds) this.st.linkRunMessage.run(id, run.runId);
+        return true;
+      };
+      // The upsert and its links: all or nothing (a savepoint only when there is more than one statement).
+      if (!(run.messageIds.length === 0 ? upsert() : this.writes.atomic(upsert))) {
+        // Already final: a late or repeated write. Nothing of the run is live any more.
+        this.deliveryCache.delete(run.runId);
+        return undefined;
+      }
     }
+    if (isTerminalRunState(run.state)) this.deliveryCache.delete(run.runId);
+    else if (run.state === 'running' && !force) this.cacheDeliveries(run.runId);
     if (this.onRunTransition === undefined || before?.state === run.state) return undefined;
     const stored = runOf(this.st.getRun.get(run.runId) as RunRow);
     return { run: stored, previousState: before === undefined ? undefined : (before.state as RunRecord['state']) };
+  }
+
+  /**
+   * Fills the delivery cache for a run being started, inside the batch's transaction (no read transaction of
+   * its own). Bounded: runs that never end here (drained, aborted) are forgotten oldest first.
+   */
+  private cacheDeliveries(runId: string): void {
+    if (this.deliveryCache.size >= DELIVERY_CACHE_MAX) {
+      const oldest = this.deliveryCache.keys().next().value;
+      if (oldest !== undefined) this.deliveryCache.delete(oldest);
+    }
+    this.deliveryCache.set(runId, this.readDeliveries(runId));
   }
 
   private emitTransition(t: RunTransition): void {
@@ -556,6 +658,16 @@ export class SqliteStore implements Store {
     this.open(operation);
     this.writes.flushFor(key);
   }
+}
+
+/** Most live runs whose deliveries are cached (see `SqliteStore.deliveryCache`). */
+const DELIVERY_CACHE_MAX = 4096;
+
+/** Inserts `record` into `list` (ascending chunk index, one record per chunk). */
+function insertByChunk(list: DeliveryRecord[], record: DeliveryRecord): void {
+  let i = list.length;
+  while (i > 0 && list[i - 1]!.chunkIndex > record.chunkIndex) i--;
+  list.splice(i, 0, record);
 }
 
 function sleep(ms: number): Promise<void> {

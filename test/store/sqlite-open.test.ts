@@ -26,6 +26,25 @@ function openError(path: string): Error & { code?: string } {
 }
 
 describe('SqliteStore: opening files', () => {
+  it('creates new files with 1 KiB pages (less WAL per commit); an existing file keeps its page size', async () => {
+    const path = fresh();
+    await new SqliteStore({ path, checkpoints: 'inline' }).close();
+    const pageSize = (file: string): number => {
+      const raw = new Database(file, { readonly: true });
+      const size = raw.pragma('page_size', { simple: true }) as number;
+      raw.close();
+      return size;
+    };
+    expect(pageSize(path)).toBe(1024);
+    const old = fresh();
+    await new SqliteStore({ path: old, checkpoints: 'inline', pageSize: 4096 }).close();
+    const reopened = new SqliteStore({ path: old, checkpoints: 'inline' });
+    await reopened.accept(msg(1));
+    await reopened.close();
+    expect(pageSize(old)).toBe(4096);
+    expect(() => new SqliteStore({ path: fresh(), pageSize: 1000 })).toThrow(/pageSize/);
+  });
+
   it('creates a new database with the current schema version', async () => {
     const path = fresh();
     const store = new SqliteStore({ path });

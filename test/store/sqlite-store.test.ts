@@ -43,3 +43,96 @@ describe('SqliteStore run rows and their message links', () => {
     ]);
   });
 });
+
+describe('SqliteStore delivery cache (live runs) and one-statement history appends', () => {
+  const d = (runId: string, chunkIndex: number, platformMessageId = `${chunkIndex}`) => ({ runId, chunkIndex, platformMessageId });
+
+  it('a started run re-run under the same id sees the deliveries an earlier process recorded, then its own', async () => {
+    const file = join(dir, 'deliveries-cache.db');
+    const m1 = msg(1);
+    const runId = `${m1.id}#1`;
+    const first = new SqliteStore({ path: file, checkpoints: 'inline' });
+    await first.accept(m1);
+    await first.record(d(runId, 0, 'early')); // recorded, run row never written (e.g. its write was lost)
+    await first.close();
+
+    const store = new SqliteStore({ path: file, checkpoints: 'inline' });
+    await store.saveRun(run(m1, 'running')); // a pending message re-run reuses `#1`
+    expect(await store.delivered(runId)).toEqual([d(runId, 0, 'early')]);
+    await store.record(d(runId, 2));
+    await store.record(d(runId, 1));
+    await store.record(d(runId, 0, 'late')); // first record of a chunk wins
+    const seen = await store.delivered(runId);
+    expect(seen).toEqual([d(runId, 0, 'early'), d(runId, 1), d(runId, 2)]);
+    seen[0]!.platformMessageId = 'mutated'; // a copy
+    expect((await store.delivered(runId))[0]).toEqual(d(runId, 0, 'early'));
+    await store.saveRun(run(m1, 'answered'));
+    expect(await store.delivered(runId)).toEqual([d(runId, 0, 'early'), d(runId, 1), d(runId, 2)]);
+    await store.close();
+  });
+
+  it('forgets what a lost batch wrote: a record committed with a batch the disk refused is not reported', async () => {
+    const store = new SqliteStore({ path: ':memory:' });
+    const m1 = msg(1);
+    await store.accept(m1);
+    await store.saveRun(run(m1, 'running'));
+    store.simulateFault('full');
+    // Same batch: the record succeeds, then the big accept needs pages the capped file cannot give, and SQLite
+    // rolls the whole transaction back.
+    const results = await Promise.allSettled([store.record(d(`${m1.id}#1`, 0)), store.accept(msg(2, { text: 'x'.repeat(8000) }))]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    store.simulateFault(undefined);
+    expect(await store.delivered(`${m1.id}#1`)).toEqual([]);
+    // A record the database refuses on its own (read-only) is not reported either.
+    store.simulateFault('readonly');
+    await expect(store.record(d(`${m1.id}#1`, 0))).rejects.toThrow();
+    store.simulateFault(undefined);
+    expect(await store.delivered(`${m1.id}#1`)).toEqual([]);
+    await store.record(d(`${m1.id}#1`, 0));
+    expect(await store.delivered(`${m1.id}#1`)).toEqual([d(`${m1.id}#1`, 0)]);
+    await store.close();
+  });
+
+  it('appends a user message and its answer in one statement, ids in order, no savepoint', async () => {
+    const store = new SqliteStore({ path: ':memory:' });
+    await store.appendHistory([{ sessionKey: 's', role: 'user', content: 'a', at: 1 }]);
+    const [u, a] = await store.appendHistory([
+      { sessionKey: 's', role: 'user', content: 'q', name: 'Ann', at: 2, runId: 'r#1' },
+      { sessionKey: 's', role: 'assistant', content: 'x', tokens: 3, at: 3, runId: 'r#1' },
+    ]);
+    expect(a!.id).toBe(u!.id + 1);
+    expect(await store.history('s')).toEqual([
+      { id: u!.id - 1, sessionKey: 's', role: 'user', content: 'a', at: 1 },
+      { ...u },
+      { ...a },
+    ]);
+    expect(u).toEqual({ id: expect.any(Number), sessionKey: 's', role: 'user', content: 'q', name: 'Ann', at: 2, runId: 'r#1' });
+    await store.close();
+  });
+
+  it('lists pins of sessions that have some, across a restart, through adds, removals, the auto cap and a lost batch', async () => {
+    const file = join(dir, 'pins-cache.db');
+    const first = new SqliteStore({ path: file, checkpoints: 'inline' });
+    const kept = await first.addPin({ sessionKey: 'a', text: 'one', source: 'manual', createdAt: 1 });
+    await first.close();
+
+    const store = new SqliteStore({ path: file, checkpoints: 'inline' });
+    expect(await store.listPins('a')).toEqual([kept]); // from before the restart
+    expect(await store.listPins('b')).toEqual([]);
+    const b1 = await store.addPin({ sessionKey: 'b', text: 'x', source: 'auto', createdAt: 2 }, { autoCap: 1 });
+    const b2 = await store.addPin({ sessionKey: 'b', text: 'y', source: 'auto', createdAt: 3 }, { autoCap: 1 }); // evicts b1
+    expect(await store.listPins('b')).toEqual([b2]);
+    expect(await store.removePin('b', b1.id)).toBe(false);
+    expect(await store.removePin('b', b2.id)).toBe(true);
+    expect(await store.listPins('b')).toEqual([]);
+    // A removal in a batch the disk refused did not happen: the pin is still listed.
+    const c1 = await store.addPin({ sessionKey: 'c', text: 'z', source: 'manual', createdAt: 4 });
+    store.simulateFault('full');
+    const lost = await Promise.allSettled([store.removePin('c', c1.id), store.accept(msg(9, { text: 'x'.repeat(8000) }))]);
+    expect(lost.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    store.simulateFault(undefined);
+    expect(await store.listPins('c')).toEqual([c1]);
+    expect(await store.listPins('a')).toEqual([kept]);
+    await store.close();
+  });
+});

@@ -47,6 +47,12 @@ export function prepareStatements(db: Database.Database) {
     insertHistory: p(
       `INSERT INTO history (id, session_key, role, content, name, tokens, run_id, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
+    // A turn's user message and answer in one statement: atomic on its own, so no savepoint around two inserts.
+    // AUTOINCREMENT gives the rows of one statement consecutive ids, in order.
+    insertHistory2: p(
+      `INSERT INTO history (id, session_key, role, content, name, tokens, run_id, at)
+       VALUES (NULL, ?, ?, ?, ?, ?, ?, ?), (NULL, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
     // The session key twice (positional: cheaper to bind than a named-parameter object, once per turn).
     history: p(
       `SELECT * FROM history WHERE session_key = ? AND id >= coalesce(
@@ -67,6 +73,7 @@ export function prepareStatements(db: Database.Database) {
     autoPins: p(`SELECT id FROM pins WHERE session_key = ? AND source = 'auto' ORDER BY id`),
     deletePin: p(`DELETE FROM pins WHERE session_key = ? AND id = ?`),
     listPins: p(`SELECT * FROM pins WHERE session_key = ? ORDER BY id`),
+    pinCounts: p(`SELECT session_key, count(*) AS n FROM pins GROUP BY session_key`),
 
     upsertPairing: p(
       `INSERT INTO pairings (channel_id, sender_id, sender_name, code, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)

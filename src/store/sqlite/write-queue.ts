@@ -47,6 +47,12 @@ export interface WriteQueueOptions {
   maxBatch?: number;
   /** While this returns true, the end-of-turn commit is postponed (re-checked every millisecond). */
   holdCommits?: () => boolean;
+  /**
+   * Called synchronously when a whole batch is lost (BEGIN or COMMIT failed, or SQLite rolled the transaction
+   * back itself), before any of its promises settle: state an operation mirrored in memory (a write-through
+   * cache) must be dropped, since none of the batch was stored.
+   */
+  onBatchLost?: () => void;
 }
 
 /** Group-commit queue over one better-sqlite3 connection. Internal to `src/store`. */
@@ -119,6 +125,15 @@ export class WriteQueue {
     if (this.broad > 0 || this.pendingKeys.has(key)) this.flush();
   }
 
+  /**
+   * For an operation running in a batch: runs `op` in a savepoint, all of its statements or none of them.
+   * Lets an operation pay for a savepoint only on its multi-statement path (ending a run is usually one
+   * UPDATE; starting one is an upsert plus links).
+   */
+  atomic<T>(op: () => T): T {
+    return this.runAtomic(op) as T;
+  }
+
   /** Runs `op` in a savepoint: all of its statements or none of them (the batch's transaction goes on). */
   private runAtomic(op: () => unknown): unknown {
     this.savepoint.run();
@@ -149,6 +164,7 @@ export class WriteQueue {
     try {
       this.begin.run();
     } catch (err) {
+      this.options.onBatchLost?.();
       for (const p of batch) p.reject(this.options.commitError(err));
       return;
     }
@@ -161,6 +177,7 @@ export class WriteQueue {
         if (!this.db.inTransaction) {
           // SQLite rolled the whole transaction back on its own (SQLITE_FULL, some I/O errors): what ran before
           // is gone, and what follows would run in autocommit, outside the batch. Fail the whole batch.
+          this.options.onBatchLost?.();
           const failure = this.options.commitError(err);
           for (const q of batch) q.reject(failure);
           return;
@@ -178,6 +195,7 @@ export class WriteQueue {
           // The connection rolled back on its own (SQLite does on some I/O errors).
         }
       }
+      this.options.onBatchLost?.();
       const failure = this.options.commitError(err);
       for (const p of batch) p.reject(failure);
       return;
