@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import { silentLogger } from '../log/index.js';
 import type { DeliveryRecord, InboundMessage } from '../channels/index.js';
 import type { StaleCutoff, StaleCutoffStore } from '../scheduler/index.js';
+import { TransientMap } from '../collections/transient.js';
 import { InvalidOptionError } from '../errors/index.js';
 import { StoreClosedError, StoreWriteError } from './errors.js';
 import { checkMaxAttempts, checkSummary } from './memory-store.js';
@@ -111,9 +112,10 @@ export class SqliteStore implements Store {
    * run `running` (the same read `delivered` would make, minus its own read transaction), then kept up to date
    * by `record`, dropped when the run ends. A run not in it (never started here, started by a write that was
    * lost) is read from the database: absence here never means "nothing delivered". Emptied whenever a batch
-   * is lost, since what it mirrored may not have been committed.
+   * is lost, since what it mirrored may not have been committed. A transient registry (one entry per live
+   * run; see collections/transient.ts).
    */
-  private readonly deliveryCache = new Map<string, DeliveryRecord[]>();
+  private readonly deliveryCache = new TransientMap<string, DeliveryRecord[]>();
   /**
    * Pins per session, for the sessions that have any (most have none: pins come from /pin or a top
    * significance score), so `listPins` of a session without pins reads nothing. Loaded from the database when

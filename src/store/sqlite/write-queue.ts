@@ -61,8 +61,12 @@ export class WriteQueue {
   private scheduled = false;
   /** Queued writes that named no keys (touch anything). */
   private broad = 0;
-  /** Queued writes per declared key. */
-  private readonly pendingKeys = new Map<string, number>();
+  /**
+   * Queued writes per declared key. A new Map per batch rather than `clear()`: a cleared Map links its old
+   * table to the new one, and a long-lived Map cleared at every commit chained those tables (and the keys they
+   * held) into the old generation (see collections/transient.ts).
+   */
+  private pendingKeys = new Map<string, number>();
   private readonly begin: Database.Statement;
   private readonly commit: Database.Statement;
   private readonly rollback: Database.Statement;
@@ -158,7 +162,7 @@ export class WriteQueue {
     const batch = this.queue;
     this.queue = [];
     this.broad = 0;
-    this.pendingKeys.clear();
+    if (this.pendingKeys.size > 0) this.pendingKeys = new Map();
     const results = new Array<unknown>(batch.length);
     const errors = new Array<unknown>(batch.length);
     try {
