@@ -32,7 +32,12 @@ import { performance } from 'node:perf_hooks';
 import { CpuWindow, DriverStalls, sleepMs, StallWindow, startE2e, waitProgress, waitUntil, type E2eSetup } from './_gateway.js';
 import { emit, percentile, round } from './_util.js';
 
-const TICK_MS = Number(process.env["E2E_TICK_MS"] ?? 5);
+const TICK_MS = Number(process.env['E2E_TICK_MS'] ?? 5);
+
+/** Messages of one steady run: `E2E_MESSAGES`, else 10,000 at 1,000/s and up, 20 s worth below. */
+function steadyCount(rate: number, fixedN: number): number {
+  return fixedN > 0 ? fixedN : rate >= 1000 ? 10_000 : rate * 20;
+}
 
 /** Drops what the fakes recorded so far (model runs are kept by marker): the driver's own memory stays flat. */
 function forget(s: E2eSetup): void {
@@ -215,8 +220,7 @@ export async function run(): Promise<void> {
     if (workloads.includes('steady')) {
       let base = 10_000_000;
       for (const rate of rates) {
-        const N = fixedN > 0 ? fixedN : rate >= 1000 ? 10_000 : rate * 20;
-        await steady(s, N, rate, base);
+        await steady(s, steadyCount(rate, fixedN), rate, base);
         base += 2_000_000;
       }
     }
@@ -236,7 +240,7 @@ async function floor(rates: number[], fixedN: number): Promise<void> {
   try {
     let base = 20_000_000;
     for (const rate of rates) {
-      await steady(s, fixedN > 0 ? fixedN : rate >= 1000 ? 10_000 : rate * 20, rate, base, 'floor');
+      await steady(s, steadyCount(rate, fixedN), rate, base, 'floor');
       base += 2_000_000;
     }
   } finally {
