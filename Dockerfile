@@ -40,7 +40,7 @@ STOPSIGNAL SIGTERM
 # A young generation of up to 64 MB per semi-space (V8's default: 16): under load most of a message's objects
 # then die before their second scavenge instead of being promoted, so scavenges are 3x rarer, mark-compacts
 # rarer still (at 1,000 msgs/s: p99 overhead ~11 ms instead of ~15-19, CPU -10 %, ~140 MB more RSS under that
-# load; idle RSS ~1-2 MB higher: the young generation grows under load and shrinks again when idle). `npm start` and the e2e benchmark run
+# load; idle RSS unchanged, the young generation only grows under load). `npm start` and the e2e benchmark run
 # the same flag (test/cli/shipped-flags.test.ts keeps them in step; docs/notes/e2e.md has the figures).
 # scripts/smoke-prod.sh runs this command (with MALLOC_ARENA_MAX=2) in CI.
 ENTRYPOINT ["node", "--max-semi-space-size=64", "dist/cli/main.js"]
