@@ -37,11 +37,6 @@ EXPOSE 8787
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
   CMD node -e "fetch('http://127.0.0.1:'+(process.env.SWITCHYARD_PORT||8787)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
 STOPSIGNAL SIGTERM
-# A young generation of up to 64 MB per semi-space (V8's default: 16): under load most of a message's objects
-# then die before their second scavenge instead of being promoted, so scavenges are 3x rarer, mark-compacts
-# rarer still (at 1,000 msgs/s: p99 overhead ~11 ms instead of ~15-19, CPU -10 %, ~140 MB more RSS under that
-# load; idle RSS unchanged, the young generation only grows under load). `npm start` and the e2e benchmark run
-# the same flag (test/cli/shipped-flags.test.ts keeps them in step; docs/notes/e2e.md has the figures).
 # scripts/smoke-prod.sh runs this command (with MALLOC_ARENA_MAX=2) in CI.
-ENTRYPOINT ["node", "--max-semi-space-size=64", "dist/cli/main.js"]
+ENTRYPOINT ["node", "dist/cli/main.js"]
 CMD ["start"]

@@ -25,14 +25,8 @@ import type { RecordedRequest } from '../src/fakes/openai-types.js';
 import { FakeTelegramApi } from '../src/fakes/telegram-api.js';
 import { round } from './_util.js';
 
-/**
- * The Node flags the gateway ships with (`npm start`, the Docker image's entry point; see the Dockerfile for
- * why): the benchmarks run the gateway as shipped. `E2E_NODE_FLAGS` come after them, so they can override.
- */
-export const SHIPPED_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=64'];
-
-/** The fake model's latency (one chunk after this delay; `E2E_MODEL_MS`, default 20). */
-export const MODEL_MS = Number(process.env['E2E_MODEL_MS'] ?? 20);
+/** The fake model's latency (one chunk after this delay). */
+export const MODEL_MS = Number(process.env["MODEL_MS"] ?? 20);
 
 /** CPU ticks (utime + stime, 1/100 s) and RSS of a process, from /proc. */
 export function procStats(pid: number): { cpuTicks: number; rssMB: number } {
@@ -267,8 +261,7 @@ function startGateway(configFile: string, options: E2eOptions): Promise<{ child:
   const repo = resolve(process.env['GATEWAY_REPO'] ?? join(import.meta.dirname, '..'));
   const profDir = process.env['E2E_CPU_PROF'];
   const prof = profDir !== undefined && profDir !== '' ? ['--cpu-prof', '--cpu-prof-dir', resolve(profDir), ...(profileName ? ['--cpu-prof-name', `${profileName}.cpuprofile`] : [])] : [];
-  const shipped = options.floor === true ? [] : SHIPPED_NODE_FLAGS;
-  const extra = [...shipped, ...(process.env['E2E_NODE_FLAGS'] ?? '').split(' ').filter((f) => f !== ''), ...(options.nodeFlags ?? [])];
+  const extra = [...(process.env['E2E_NODE_FLAGS'] ?? '').split(' ').filter((f) => f !== ''), ...(options.nodeFlags ?? [])];
   const entry = options.floor === true ? [join(import.meta.dirname, 'floor-gateway.mjs')] : gatewayEntry(repo);
   const child = spawn(process.execPath, [...extra, ...prof, ...entry, 'start', '--config', configFile], {
     cwd: repo,

@@ -22,7 +22,7 @@
  *   `driverGcMs` say how much this process stalled meanwhile (every timestamp is read here).
  *
  * Environment: `E2E_RATES` (default `1000,200`), `E2E_MESSAGES` (per rate), `E2E_WORKLOADS` (`steady,burst,floor`),
- * `E2E_TICK_MS` (the driver's offer tick, default 5), `E2E_MODEL_MS` (the fake model's delay, default 20),
+ * `E2E_TICK_MS` (the driver's offer tick, default 5),
  * `E2E_WARM_S` (warm-up seconds at the rate, default 5; 0 = cold), `E2E_DUMP=<file>` (per-message timings of
  * the last steady run, for tail analysis), and `GATEWAY_REPO` / `E2E_CPU_PROF` / `E2E_NODE_FLAGS` /
  * `E2E_RUNTIME` (see `_gateway.ts`).

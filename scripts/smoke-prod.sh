@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Production smoke test, the same steps the Docker image runs (CI has no Docker engine):
 # build, install production dependencies only into a temp dir with the built output, start
-# the image's command (`node --max-semi-space-size=64 dist/cli/main.js start` with MALLOC_ARENA_MAX=2, see the Dockerfile), probe
+# the image's command (`node dist/cli/main.js start` with MALLOC_ARENA_MAX=2, see the Dockerfile), probe
 # /healthz and /readyz, then SIGTERM and expect a clean exit.
 # Measures start-to-ready time and RSS (issue 7 targets: <= 1 s, idle <= 80 MB): 1 s after ready, and idle
 # 30 s after ready. The difference is V8's young generation, grown to 2 x 16 MB while ~760 modules load and
@@ -30,7 +30,7 @@ echo "smoke: start"
 cd "$WORK"
 START_NS=$(date +%s%N)
 SWITCHYARD_PORT=$PORT OPENAI_BASE_URL=http://127.0.0.1:9/v1 MALLOC_ARENA_MAX=2 \
-  node --max-semi-space-size=64 dist/cli/main.js start >"$WORK/gateway.log" 2>&1 &
+  node dist/cli/main.js start >"$WORK/gateway.log" 2>&1 &
 PID=$!
 READY=""
 for _ in $(seq 1 200); do
