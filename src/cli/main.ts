@@ -3,6 +3,8 @@
  * The `switchyard` executable (package.json `bin` → dist/cli/main.js). Wires the real process into `runCli`
  * and exits with its code.
  */
+// First: V8 flags must be set before the program's modules allocate (see v8-tuning.ts).
+import './v8-tuning.js';
 import { runCli, type CliIo } from './run.js';
 
 const io: CliIo = {
