@@ -15,6 +15,7 @@
  */
 import { isSwitchyardError, toError } from '../errors/index.js';
 import { silentLogger, type Logger } from '../log/index.js';
+import { LeanAbortController } from '../signals/lean-abort.js';
 import type { HistoryEntry } from '../store/index.js';
 import { CompactionError, QuotaExceededError } from './errors.js';
 import { notify, type AgentObserver, type CompactionStatus } from './observer.js';
@@ -142,7 +143,7 @@ export class Compactor {
       this.log.debug({ sessionKey, refusal }, 'compaction refused by quota');
       return Promise.resolve(this.count({ status: 'skipped', refusal, error: new QuotaExceededError(sessionKey, refusal) }));
     }
-    const controller = new AbortController();
+    const controller = new LeanAbortController();
     let scheduled: Promise<CompactionOutcome>;
     try {
       scheduled = this.options.lane().schedule(sessionKey, (signal) => this.job(sessionKey, this.options.keepRecentTokens, signal), {

@@ -13,6 +13,7 @@
  */
 import { InvalidOptionError } from '../errors/index.js';
 import { silentLogger, type Logger } from '../log/index.js';
+import { LeanAbortController } from '../signals/lean-abort.js';
 
 /** Options of `PreviewStreamer`. */
 export interface PreviewStreamerOptions {
@@ -47,7 +48,7 @@ export interface PreviewState {
 /** Streams a growing text into one preview message at a bounded edit rate. */
 export class PreviewStreamer {
   private readonly opts: Required<Omit<PreviewStreamerOptions, 'signal'>> & { signal?: AbortSignal | undefined };
-  private readonly controller = new AbortController();
+  private readonly controller = new LeanAbortController();
   private text = '';
   private shown = '';
   private messageId: string | undefined;

@@ -8,6 +8,7 @@
  */
 import { InvalidOptionError } from '../errors/index.js';
 import { silentLogger, type Logger } from '../log/index.js';
+import { LeanAbortController } from '../signals/lean-abort.js';
 
 /** Options of `TypingLoop`. */
 export interface TypingLoopOptions {
@@ -30,7 +31,7 @@ export interface TypingLoopOptions {
  * controller (whose abort builds a DOMException) exists only for a tick that is in flight.
  */
 export class TypingLoop {
-  private controller: AbortController | undefined;
+  private controller: LeanAbortController | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private running = false;
   private stopped = false;
@@ -100,7 +101,7 @@ export class TypingLoop {
       runSignal.addEventListener('abort', this.onAbort, { once: true });
       this.listening = true;
     }
-    this.controller ??= new AbortController();
+    this.controller ??= new LeanAbortController();
     const signal = this.controller.signal;
     const startedAt = Date.now();
     this.ticks++;

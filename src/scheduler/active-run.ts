@@ -6,6 +6,7 @@
  * waiting for the runner to unwind) → `done`. A waiting run that is cancelled goes straight to `done`.
  * Invariant: `done` is entered exactly once, and only there are the session and lane slots given back.
  */
+import { LeanAbortController } from '../signals/lean-abort.js';
 import type { Lane, LaneEntry } from './lane.js';
 import type { RunContext, Turn, TurnKind } from './turn.js';
 import type { SchedulableMessage } from './types.js';
@@ -38,7 +39,7 @@ export class ActiveRun<M extends SchedulableMessage> implements Turn<M>, RunCont
   outcomeSettled = false;
   timer: ReturnType<typeof setTimeout> | undefined = undefined;
   graceTimer: ReturnType<typeof setTimeout> | undefined = undefined;
-  private controller: AbortController | undefined = undefined;
+  private controller: LeanAbortController | undefined = undefined;
   private abortReason: unknown = undefined;
 
   constructor(
@@ -59,7 +60,7 @@ export class ActiveRun<M extends SchedulableMessage> implements Turn<M>, RunCont
   /** The abort signal, created on first read (see RunContext). */
   get signal(): AbortSignal {
     if (this.controller === undefined) {
-      this.controller = new AbortController();
+      this.controller = new LeanAbortController();
       if (this.abortReason !== undefined) this.controller.abort(this.abortReason);
     }
     return this.controller.signal;

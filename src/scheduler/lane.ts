@@ -8,6 +8,7 @@
  */
 import { TransientSet } from '../collections/transient.js';
 import { InvalidOptionError, SwitchyardError, toError } from '../errors/index.js';
+import { LeanAbortController } from '../signals/lean-abort.js';
 import { FairPolicy, FifoPolicy, type LanePolicy, type LaneTask } from './lane-policy.js';
 
 /** A task a lane can start. `start` is called once, when the task is granted a slot. */
@@ -245,7 +246,7 @@ export class Lane {
 class JobEntry<T> implements LaneEntry {
   enqueuedAt = 0;
   readonly model: string | undefined;
-  private controller: AbortController | undefined;
+  private controller: LeanAbortController | undefined;
   private state: 'waiting' | 'running' | 'aborting' | 'done' = 'waiting';
   private timer: ReturnType<typeof setTimeout> | undefined;
   private graceTimer: ReturnType<typeof setTimeout> | undefined;
@@ -269,7 +270,7 @@ class JobEntry<T> implements LaneEntry {
   start(): void {
     this.state = 'running';
     this.lane.trackJob(this as JobEntry<unknown>, true);
-    this.controller = new AbortController();
+    this.controller = new LeanAbortController();
     const timeoutMs = this.options.timeoutMs;
     if (timeoutMs !== undefined && timeoutMs > 0) {
       this.timer = setTimeout(() => this.abort(new JobTimeoutError(this.key, timeoutMs)), timeoutMs);
