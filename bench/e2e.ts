@@ -19,7 +19,11 @@
  * - `floor @R/s`: `steady` again, through `floor-gateway.mjs` (poll, ask the model, send; no store, no
  *   scheduler) instead of the gateway. What the driver, the loopback hops and this machine cost by themselves:
  *   the gateway's own share of an overhead is what it adds above the floor. `driverLoopDelayP99Ms` and
- *   `driverGcMs` say how much this process stalled meanwhile (every timestamp is read here).
+ *   `driverGcMs` say how much this process stalled meanwhile (every timestamp is read here). To keep that
+ *   small, `npm run bench` runs this process with a full GC before each window, V8's allocation-site
+ *   pretenuring off (as the gateway does, src/cli/v8-tuning.ts) and a 256 MB initial old generation: its
+ *   mark-compacts (every ~1.7 s at 1,000/s with V8's small-heap defaults) overlapped ~2/3 of the slowest
+ *   messages (docs/notes/e2e.md, stop 14). The instrument's settings; the gateway runs with its own.
  *
  * Environment: `E2E_RATES` (default `1000,200`), `E2E_MESSAGES` (per rate), `E2E_WORKLOADS` (`steady,burst,floor`),
  * `E2E_TICK_MS` (the driver's offer tick, default 5),
@@ -66,6 +70,9 @@ async function offerSteady(s: E2eSetup, N: number, rate: number, base: number, l
   // The floor pass-through has no /metrics.
   const stalls = label === 'floor' ? undefined : new StallWindow(s.url);
   await stalls?.start();
+  // Every timestamp is read in this process: start the window with its old generation collected, so that a
+  // mark-compact of the driver (a 5-25 ms stall) does not land in it and count as gateway overhead.
+  globalThis.gc?.();
   const driver = new DriverStalls();
   driver.start();
   const cpu = new CpuWindow(s.pid);
@@ -81,8 +88,9 @@ async function offerSteady(s: E2eSetup, N: number, rate: number, base: number, l
     for (; i < due; i++) offered.set(`m${base + i}`, s.push(base + i, base + i));
     if (i < N) await sleepMs(TICK_MS);
     // The fakes' records would otherwise pile up into this process's old generation: its major GCs stall the
-    // clock the timings are read from.
-    if (++ticks % 100 === 0) forget(s);
+    // clock the timings are read from. Every 10 ticks (50 ms): a record taken before the driver's next
+    // scavenge dies young instead of being copied and promoted.
+    if (++ticks % 10 === 0) forget(s);
   }
   const offerSecs = (performance.now() - t0) / 1000;
   await waitProgress(() => answered >= N, () => answered, 60_000, () => `${answered}/${N} answered; unmatched sends ${s.unmatched.count}: ${s.unmatched.samples.join(' | ')}`);
@@ -106,7 +114,7 @@ async function offerSteady(s: E2eSetup, N: number, rate: number, base: number, l
     overhead.push(reply.at - at - own);
     inbound.push(run.receivedAt - at);
     outbound.push(reply.at - run.finishedAt);
-    dump?.push(`${round(at - t0, 2)} ${round(run.receivedAt - at, 2)} ${round(reply.at - run.finishedAt, 2)} ${round(own, 2)}`);
+    dump?.push(`${round(performance.timeOrigin + at, 2)} ${round(run.receivedAt - at, 2)} ${round(reply.at - run.finishedAt, 2)} ${round(own, 2)}`);
   }
   // E2E_DUMP=<file>: one line per message (offered ms since start, inbound, outbound, model ms) for tail analysis.
   if (dump !== undefined) writeFileSync(process.env['E2E_DUMP']!, `${dump.join('\n')}\n`);

@@ -13,6 +13,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { TransientSet } from '../collections/transient.js';
 import {
   fakePromptTokens,
   type FakeChatRequest,
@@ -57,7 +58,8 @@ export class FakeOpenAIServer {
   private readonly steps: FakeStep[] = [];
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
-  private readonly timers = new Set<ReturnType<typeof setTimeout>>();
+  /** Pending answers' timers. A TransientSet: this set churns once per request (see src/collections/transient.ts). */
+  private readonly timers = new TransientSet<ReturnType<typeof setTimeout>>();
   private readonly options: FakeOpenAIServerOptions;
   private listener: FakeServerListener = {};
   private created = Math.floor(Date.now() / 1000);

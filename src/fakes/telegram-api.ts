@@ -51,7 +51,7 @@ export class FakeTelegramApi {
   /** Every API call, in arrival order. */
   readonly calls: RecordedCall[] = [];
   /** Messages the bot sent, by `chat_id:message_id`. */
-  private readonly sent = new Map<string, FakeSentMessage>();
+  private sent = new Map<string, FakeSentMessage>();
   private readonly updates: Array<{ update_id: number } & Record<string, unknown>> = [];
   private nextUpdateId = 1;
   private readonly nextMessageId = new Map<number, number>();
@@ -161,7 +161,9 @@ export class FakeTelegramApi {
    */
   forgetHistory(): void {
     this.calls.length = 0;
-    this.sent.clear();
+    // Fresh maps, not clear(): a cleared Map's replaced table stays linked to its successor, and in the old
+    // generation that chain keeps every later entry alive through scavenges (src/collections/transient.ts).
+    this.sent = new Map();
     this.drafts.clear();
   }
 
