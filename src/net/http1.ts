@@ -34,6 +34,11 @@ export interface Http1Target {
   port: number | undefined;
   /** Extra trusted CA certificate(s) (PEM) for https with a private CA; default: Node's store. */
   ca?: string | Buffer | (string | Buffer)[] | undefined;
+  /**
+   * Opens a connection instead of node:net / node:tls to `hostname:port`: a unix socket, a proxy tunnel, or a test
+   * that watches the bytes arrive (the pool's own listeners are added after it returns).
+   */
+  connect?: (() => Socket) | undefined;
 }
 
 /** An answer read in full. */
@@ -521,8 +526,10 @@ export class Http1Pool {
   }
 
   private connect(): Conn {
-    const { https, hostname, port, ca } = this.target;
-    const socket = https
+    const { https, hostname, port, ca, connect } = this.target;
+    const socket = connect
+      ? connect()
+      : https
       ? tlsConnect({
           host: hostname,
           port: port ?? 443,
