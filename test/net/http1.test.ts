@@ -141,13 +141,11 @@ function sseAnswer(): { bytes: Buffer; events: string[] } {
   const events = ['{"d":"Grü"}', '{"d":"ße 🙂"}', '[DONE]'];
   const body = Buffer.from(events.map((e) => `data: ${e}\n\n`).join(''));
   const cuts = [7, 19, 20, body.indexOf(Buffer.from('🙂')) + 2, body.length];
-  let chunks = '';
   const parts: Buffer[] = [];
   let at = 0;
   for (const [i, cut] of cuts.entries()) {
     const piece = body.subarray(at, cut);
     parts.push(Buffer.from(`${piece.length.toString(16)}${i === 1 ? ';ext=1' : ''}\r\n`), piece, Buffer.from('\r\n'));
-    chunks += piece.toString('latin1');
     at = cut;
   }
   const head = 'HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n';
@@ -254,9 +252,8 @@ describe('Http1Pool: answers read incrementally', () => {
   it('abort inside a body callback: nothing more is delivered, even from the same packet, and the socket closes', async () => {
     const { pool, conns, nextRequest } = await rig();
     const r = new Recorder();
-    let ex: Http1Exchange | undefined;
-    r.onPiece = () => ex!.abort();
-    ex = pool.exchange(REQUEST, false, r);
+    const ex: Http1Exchange = pool.exchange(REQUEST, false, r);
+    r.onPiece = () => ex.abort(); // the exchange's sink is only called from socket events, after this line
     const s = await nextRequest();
     const closed = once(conns[0]!, 'close');
     s.write('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n1\r\na\r\n1\r\nb\r\n'); // the stream stays open
