@@ -134,14 +134,15 @@ class Call implements ChatCall, Http1Sink {
 
   constructor(
     private readonly client: ChatHttpClient,
-    private readonly request: string,
+    /** The request body (the caller's string: the request, once written, is not kept; a resend builds it again). */
+    private readonly payload: string,
     private readonly handlers: ChatCallHandlers,
   ) {
     this.result = new Promise<unknown>((resolve, reject) => {
       this.resolveResult = resolve;
       this.rejectResult = reject;
     });
-    this.exchange = client.pool.exchange(request, false, this);
+    this.exchange = client.pool.exchange(client.requestOf(payload), false, this);
   }
 
   abort(reason: unknown): void {
@@ -207,7 +208,7 @@ class Call implements ChatCall, Http1Sink {
       // The keep-alive race: the server closed this idle connection as the request went out, so it never read it.
       this.resent = true;
       this.client.pool.dropIdle();
-      this.exchange = this.client.pool.exchange(this.request, true, this);
+      this.exchange = this.client.pool.exchange(this.client.requestOf(this.payload), true, this);
       return;
     }
     this.fail(new ProviderConnectionError(err.code ?? err.message, { cause: err }));
@@ -306,7 +307,12 @@ export class ChatHttpClient {
 
   /** As `post`, with the body already serialised (the provider writes its request JSON itself). */
   postJson(payload: string, handlers: ChatCallHandlers = {}): ChatCall {
-    return new Call(this, `${this.head}${Buffer.byteLength(payload)}\r\n\r\n${payload}`, handlers);
+    return new Call(this, payload, handlers);
+  }
+
+  /** @internal The whole request for `payload`: head and body, one string for one write. */
+  requestOf(payload: string): string {
+    return `${this.head}${Buffer.byteLength(payload)}\r\n\r\n${payload}`;
   }
 
   /** Closes idle connections and keeps no more (shutdown; calls in flight finish). */
