@@ -1,8 +1,9 @@
 /**
- * A lean Chat Completions client over node:http / node:https: POST `<baseUrl>/chat/completions` on a keep-alive
- * agent, the JSON body in one write, the answer read as one JSON document or parsed as SSE straight from the
- * socket's Buffers (`SseParser`). It replaces the `openai` SDK + a WHATWG fetch on the request path, which
- * cost ~17 % of the gateway's CPU at 1,000 msgs/s (SDK, undici Response/Headers, web streams, AbortSignal).
+ * A lean Chat Completions client: POST `<baseUrl>/chat/completions` on our minimal keep-alive HTTP/1.1 client
+ * (src/net/http1.ts, shared with the Telegram adapter), the request head and JSON body in one write, the answer
+ * read as one JSON document or parsed as SSE straight from the socket's Buffers (`SseParser`) as the chunked
+ * body is decoded. It replaced the `openai` SDK + a WHATWG fetch (~17 % of the gateway's CPU at 1,000 msgs/s),
+ * then node:http (ClientRequest / agent / IncomingMessage per call: ~15 % of the bytes allocated per message).
  *
  * It only moves bytes and reports what happened; `ProviderClient` owns retries, the idle timer and deltas:
  * - Non-2xx: the body (first 64 KiB) is read and the call rejects with a `ChatApiError` carrying the status,
@@ -11,16 +12,17 @@
  *   without status: the server failed mid-answer.
  * - A payload that is not JSON rejects with `ProviderBadResponseError`; a connection that fails or ends
  *   mid-answer with `ProviderConnectionError` naming the errno code (`ECONNREFUSED`, `ECONNRESET`…).
- * - `abort(reason)` destroys the request and its socket at once and rejects with `reason`; no callback runs
- *   after it, not even for the rest of a chunk already received.
+ * - `abort(reason)` destroys the exchange's socket at once and rejects with `reason`; no callback runs after
+ *   it, not even for the rest of a packet already received.
+ * - https with an extra trusted CA (`ca`), via node:tls; credentials in the URL are sent as Basic auth.
  *
  * Keep-alive race: a request reset (ECONNRESET / EPIPE) on a reused socket before any answer byte was sent as
- * the server closed that idle connection, so the server never read it. The agent's other idle sockets to the
- * server are as old, so they are dropped and the request is sent once more on a fresh connection (Node's
- * documented `request.reusedSocket` pattern) instead of spending one of the provider's attempts on it.
+ * the server closed that idle connection, so the server never read it. The pool's other idle sockets to the
+ * server are as old, so they are dropped and the request is sent once more on a fresh connection (the pattern
+ * Node documents for `request.reusedSocket`) instead of spending one of the provider's attempts on it.
  */
-import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type RequestOptions } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { IncomingHttpHeaders } from 'node:http';
+import { Http1Pool, type Http1Error, type Http1Exchange, type Http1Head, type Http1Sink } from '../net/http1.js';
 import { ProviderBadResponseError, ProviderConnectionError } from './errors.js';
 import { SseParser } from './sse.js';
 
@@ -110,21 +112,29 @@ function streamError(payload: unknown, raw: string): ChatApiError {
   return new ChatApiError(undefined, typeof message === 'string' ? message : raw.slice(0, 300), undefined);
 }
 
-function connectionError(err: Error & { code?: string }): ProviderConnectionError {
-  return new ProviderConnectionError(err.code ?? err.message, { cause: err });
-}
+/** How a call reads its answer's body. */
+const READ_JSON = 0;
+const READ_STREAM = 1;
+const READ_ERROR = 2;
 
-/** One Chat Completions request: the node:http request, its parser and its settlement. */
-class Call implements ChatCall {
+/** One Chat Completions request: its exchange on the pool, its parser and its settlement (it is the exchange's sink). */
+class Call implements ChatCall, Http1Sink {
   readonly result: Promise<unknown>;
   private resolveResult!: (value: unknown) => void;
   private rejectResult!: (reason: unknown) => void;
-  private req: ClientRequest | undefined;
+  private exchange: Http1Exchange;
   private parser: SseParser | undefined;
   private settled = false;
+  private resent = false;
+  private mode = READ_JSON;
+  /** Body pieces of a whole answer or an error body. */
+  private parts: Buffer[] | undefined;
+  private size = 0;
+  private head: Http1Head | undefined;
 
   constructor(
     private readonly client: ChatHttpClient,
+    /** The request body (the caller's string: the request, once written, is not kept; a resend builds it again). */
     private readonly payload: string,
     private readonly handlers: ChatCallHandlers,
   ) {
@@ -132,18 +142,90 @@ class Call implements ChatCall {
       this.resolveResult = resolve;
       this.rejectResult = reject;
     });
-    this.send(false);
+    this.exchange = client.pool.exchange(client.requestOf(payload), false, this);
   }
 
   abort(reason: unknown): void {
     this.fail(reason);
   }
 
+  onHead(head: Http1Head): void {
+    this.handlers.onActivity?.();
+    const status = head.status;
+    if (status < 200 || status >= 300) {
+      this.mode = READ_ERROR;
+      this.head = head;
+      this.parts = [];
+    } else if (this.handlers.onChunk !== undefined) {
+      this.mode = READ_STREAM;
+      this.parser = this.streamParser();
+    } else {
+      this.parts = [];
+    }
+  }
+
+  onBody(chunk: Buffer): void {
+    if (this.settled) return;
+    this.handlers.onActivity?.();
+    if (this.mode === READ_STREAM) {
+      this.parser!.push(chunk);
+      return;
+    }
+    if (this.mode === READ_JSON) {
+      this.parts!.push(chunk);
+      return;
+    }
+    if (this.size >= ERROR_BODY_LIMIT) return;
+    this.parts!.push(this.size + chunk.length > ERROR_BODY_LIMIT ? chunk.subarray(0, ERROR_BODY_LIMIT - this.size) : chunk);
+    this.size += chunk.length;
+    if (this.size >= ERROR_BODY_LIMIT) this.failWithStatus(); // enough to say what failed; `fail` closes the rest
+  }
+
+  onEnd(): void {
+    if (this.mode === READ_STREAM) {
+      this.succeed(undefined);
+      return;
+    }
+    if (this.mode === READ_ERROR) {
+      this.failWithStatus();
+      return;
+    }
+    const p = this.parts!;
+    const text = p.length === 1 ? p[0]!.toString('utf8') : Buffer.concat(p).toString('utf8');
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (err) {
+      this.fail(new ProviderBadResponseError(`the answer is not JSON: ${(err as Error).message}`, { cause: err }));
+      return;
+    }
+    this.succeed(value);
+  }
+
+  onError(err: Http1Error): void {
+    if (this.settled) return;
+    if (!this.resent && err.reused && !err.answered && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) {
+      // The keep-alive race: the server closed this idle connection as the request went out, so it never read it.
+      this.resent = true;
+      this.client.pool.dropIdle();
+      this.exchange = this.client.pool.exchange(this.client.requestOf(this.payload), true, this);
+      return;
+    }
+    this.fail(new ProviderConnectionError(err.code ?? err.message, { cause: err }));
+  }
+
+  private failWithStatus(): void {
+    const head = this.head!;
+    const text = Buffer.concat(this.parts!).toString('utf8');
+    const { detail, code } = errorDetail(text, head.status, head.reason);
+    this.fail(new ChatApiError(head.status, detail, code, head.headers()));
+  }
+
   private fail(reason: unknown): void {
     if (this.settled) return;
     this.settled = true;
     this.parser?.stop();
-    this.req?.destroy();
+    this.exchange.abort(); // no-op once the exchange ended; else its socket is destroyed now
     this.handlers.onSettled?.();
     this.rejectResult(reason);
   }
@@ -155,77 +237,7 @@ class Call implements ChatCall {
     this.resolveResult(value);
   }
 
-  private send(resent: boolean): void {
-    const req = this.client.request(this.payload);
-    this.req = req;
-    let answered = false;
-    req.on('error', (err: Error & { code?: string }) => {
-      if (this.settled || this.req !== req) return;
-      if (!answered && !resent && req.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) {
-        this.client.dropIdleSockets();
-        this.send(true);
-        return;
-      }
-      this.fail(connectionError(err));
-    });
-    req.on('response', (res: IncomingMessage) => {
-      answered = true;
-      if (this.settled) {
-        res.destroy();
-        return;
-      }
-      this.handlers.onActivity?.();
-      res.on('error', (err: Error & { code?: string }) => this.fail(connectionError(err)));
-      // A connection lost mid-answer: 'close' without 'end' (Node does not always emit 'error' then).
-      res.on('close', () => {
-        if (!res.complete) this.fail(new ProviderConnectionError('ECONNRESET: the connection closed before the response ended'));
-      });
-      const status = res.statusCode ?? 0;
-      if (status < 200 || status >= 300) this.readError(res, status);
-      else if (this.handlers.onChunk !== undefined) this.readStream(res);
-      else this.readJson(res);
-    });
-    req.end(this.payload);
-  }
-
-  private readError(res: IncomingMessage, status: number): void {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const finish = (): void => {
-      const text = Buffer.concat(chunks).toString('utf8');
-      const { detail, code } = errorDetail(text, status, res.statusMessage);
-      this.fail(new ChatApiError(status, detail, code, res.headers));
-    };
-    res.on('data', (c: Buffer) => {
-      if (size >= ERROR_BODY_LIMIT) return;
-      this.handlers.onActivity?.();
-      chunks.push(size + c.length > ERROR_BODY_LIMIT ? c.subarray(0, ERROR_BODY_LIMIT - size) : c);
-      size += c.length;
-      if (size >= ERROR_BODY_LIMIT) finish(); // enough to say what failed; `fail` destroys the rest
-    });
-    res.on('end', finish);
-  }
-
-  private readJson(res: IncomingMessage): void {
-    const chunks: Buffer[] = [];
-    res.on('data', (c: Buffer) => {
-      this.handlers.onActivity?.();
-      chunks.push(c);
-    });
-    res.on('end', () => {
-      const text = chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8');
-      let value: unknown;
-      try {
-        value = JSON.parse(text);
-      } catch (err) {
-        this.fail(new ProviderBadResponseError(`the answer is not JSON: ${(err as Error).message}`, { cause: err }));
-        return;
-      }
-      this.succeed(value);
-    });
-  }
-
-  private readStream(res: IncomingMessage): void {
+  private streamParser(): SseParser {
     const handlers = this.handlers;
     let done = false;
     const parser = new SseParser((data, event) => {
@@ -253,48 +265,36 @@ class Call implements ChatCall {
         this.fail(err); // a throwing callback fails the call (and closes it) instead of the socket's data handler
       }
     });
-    this.parser = parser;
-    res.on('data', (c: Buffer) => {
-      if (this.settled) return;
-      handlers.onActivity?.();
-      parser.push(c);
-    });
-    res.on('end', () => this.succeed(undefined));
+    return parser;
   }
 }
 
-/** A Chat Completions endpoint with its own keep-alive agent; `post` sends one request. */
+/** A Chat Completions endpoint with its own pool of kept-alive connections; `post` sends one request. */
 export class ChatHttpClient {
-  private readonly agent: HttpAgent;
-  private readonly hostname: string;
-  private readonly port: number | undefined;
-  private readonly path: string;
+  /** @internal The connections to the server (shared by the calls). */
+  readonly pool: Http1Pool;
   /**
-   * The request head's fixed headers as node:http's flat `[name, value, …]` list (content-length is appended per
-   * request). A list goes straight to `_storeHeader`: no `setHeader` per header (each allocates its own entry
-   * and lower-cased key), so `Host` and `Authorization` are ours to send.
+   * The request head up to the content-length value: `POST <path> HTTP/1.1`, host, content-type, accept and
+   * authorization, built once (each request appends its length, the blank line and the body).
    */
-  private readonly headers: readonly string[];
-  private readonly isHttps: boolean;
+  private readonly head: string;
 
   constructor(options: ChatHttpOptions) {
     const url = new URL(options.baseUrl.replace(/\/+$/, '') + '/chat/completions');
-    this.isHttps = url.protocol === 'https:';
-    this.agent = this.isHttps
-      ? new HttpsAgent({ keepAlive: true, scheduling: 'lifo', ...(options.ca === undefined ? {} : { ca: options.ca }) })
-      : new HttpAgent({ keepAlive: true, scheduling: 'lifo' });
-    // `url.host` is what node:http would send: brackets around IPv6, the port unless the scheme's default.
-    const headers = ['Host', url.host, 'Content-Type', 'application/json', 'Accept', 'application/json'];
+    const https = url.protocol === 'https:';
+    const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+    this.pool = new Http1Pool({ https, hostname, port: url.port === '' ? undefined : Number(url.port), ca: options.ca });
+    // `url.host` is what node:http sent: brackets around IPv6, the port unless the scheme's default.
+    let head = `POST ${url.pathname}${url.search} HTTP/1.1\r\nhost: ${url.host}\r\ncontent-type: application/json\r\naccept: application/json\r\n`;
     const key = options.apiKey;
-    if (key !== undefined && key !== '' && key !== 'none') headers.push('Authorization', `Bearer ${key}`);
-    else if (url.username !== '' || url.password !== '') {
+    if (key !== undefined && key !== '' && key !== 'none') {
+      if (/[\r\n\0]/.test(key)) throw new TypeError('ChatHttpClient: the API key contains a line break');
+      head += `authorization: Bearer ${key}\r\n`;
+    } else if (url.username !== '' || url.password !== '') {
       const auth = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
-      headers.push('Authorization', `Basic ${Buffer.from(auth).toString('base64')}`);
+      head += `authorization: Basic ${Buffer.from(auth).toString('base64')}\r\n`;
     }
-    this.headers = headers;
-    this.hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-    this.port = url.port === '' ? undefined : Number(url.port);
-    this.path = url.pathname + url.search;
+    this.head = `${head}content-length: `;
   }
 
   /**
@@ -302,7 +302,7 @@ export class ChatHttpClient {
    * call in flight. Never throws: failures reject `result`.
    */
   post(body: unknown, handlers: ChatCallHandlers = {}): ChatCall {
-    return new Call(this, JSON.stringify(body), handlers);
+    return this.postJson(JSON.stringify(body), handlers);
   }
 
   /** As `post`, with the body already serialised (the provider writes its request JSON itself). */
@@ -310,20 +310,13 @@ export class ChatHttpClient {
     return new Call(this, payload, handlers);
   }
 
-  /** @internal The node:http request for one attempt (sent by the caller with `end(payload)`). */
-  request(payload: string): ClientRequest {
-    const headers = [...this.headers, 'Content-Length', String(Buffer.byteLength(payload))];
-    const options: RequestOptions = { hostname: this.hostname, port: this.port, path: this.path, method: 'POST', agent: this.agent, headers };
-    return (this.isHttps ? httpsRequest : httpRequest)(options);
+  /** @internal The whole request for `payload`: head and body, one string for one write. */
+  requestOf(payload: string): string {
+    return `${this.head}${Buffer.byteLength(payload)}\r\n\r\n${payload}`;
   }
 
-  /** @internal Destroys the idle kept-alive sockets (after one of them turned out closed by the server). */
-  dropIdleSockets(): void {
-    for (const sockets of Object.values(this.agent.freeSockets)) for (const socket of sockets ?? []) socket.destroy();
-  }
-
-  /** Closes idle sockets and stops keeping new ones (shutdown; calls in flight finish). */
+  /** Closes idle connections and keeps no more (shutdown; calls in flight finish). */
   close(): void {
-    this.agent.destroy();
+    this.pool.close();
   }
 }

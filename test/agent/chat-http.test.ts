@@ -260,6 +260,17 @@ describe('ChatHttpClient: HTTP errors, classified as the SDK errors were', () =>
     expect(v.retryAfterMs).toBe(after);
   });
 
+  it('reads an error body sent chunked in several writes, with its Retry-After', async () => {
+    const { url } = await serve((_req, res) => {
+      res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '2' }); // no length: chunked
+      res.write('{"error":{"message":"warm', () => res.end('ing up","code":"busy"}}'));
+    });
+    const e = (await rejection(new ChatHttpClient({ baseUrl: url }).post({}, { onChunk: () => undefined }).result)) as ChatApiError;
+    expect(e).toBeInstanceOf(ChatApiError);
+    expect(e).toMatchObject({ status: 503, detail: 'warming up', code: 'busy' });
+    expect(classifyError(e, 1000)).toMatchObject({ retryable: true, retryAfterMs: 2000 });
+  });
+
   it('names the server message in the error, and reads at most 64 KiB of a huge error body', async () => {
     const { url } = await serve(json(400, err('bad temperature')), (_req, res) => {
       res.writeHead(500, { 'content-type': 'text/plain' });

@@ -1,6 +1,6 @@
 /**
  * A small `fetch` for grammY's `client.fetch` option: Bot API calls with a JSON body go over our minimal
- * HTTP/1.1 client (`http1.ts`: kept-alive connections, request written in one go, answer read whole); anything
+ * HTTP/1.1 client (`net/http1.ts`: kept-alive connections, request written in one go, answer read whole); anything
  * else (multipart uploads) goes to the platform's `fetch`.
  *
  * Why: grammY on Node defaults to node-fetch, which wraps every call in WHATWG Request/Headers/Body objects and
@@ -27,7 +27,7 @@
  * failed"; with a single resend a 1,000/s bench still lost 3 replies of a burst now and then.
  */
 import { TransientMap } from '../../collections/transient.js';
-import { Http1Pool, type Http1Failure } from './http1.js';
+import { Http1Pool, type Http1Failure } from '../../net/http1.js';
 
 /** The part of a fetch answer grammY uses. */
 export interface LeanResponse {
