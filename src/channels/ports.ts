@@ -64,7 +64,11 @@ export interface DeliveryLog {
 export interface ReplyStream {
   /** A text delta from the model. Cheap and synchronous: rendering is paced by the adapter. */
   delta(text: string): void;
-  /** Delivers the final text (the whole reply). Resolves once every chunk is delivered and recorded. */
+  /**
+   * Delivers the final text (the whole reply). Resolves once every chunk is delivered and its record written
+   * to the store's queue: every chunk but the last is committed by then; the last one's record may still be
+   * queued, to commit with (never after) the run's outcome, which is queued later on the same store.
+   */
   complete(fullText: string): Promise<void>;
   /** The run ended without an answer (abort, failure): stop typing, remove or finalize any preview. */
   cancel(reason?: string): Promise<void>;

@@ -111,16 +111,24 @@ export class DiscordReplyStream implements ReplyStream {
         if (done.has(index)) continue;
         const platformMessageId = index === 0 && this.previewId !== undefined ? await this.finalizePreview(content) : await this.post(index, content);
         if (platformMessageId === undefined) return; // aborted during the request: the run is over, quietly
-        try {
-          await this.d.deliveries.record({ runId: this.d.runId, chunkIndex: index, platformMessageId });
-        } catch (err) {
-          // The chunk is posted: failing the run now would add a failure notice under a delivered answer. An
-          // unrecorded chunk only risks a resend if the process dies before the run's outcome is stored.
-          this.d.logger.error({ err, code: (err as { code?: unknown }).code, runId: this.d.runId, chunkIndex: index }, 'discord: delivered chunk not recorded (store refused the write)');
-        }
+        const recorded = this.recordDelivery(index, platformMessageId);
+        // As on Telegram: the next chunk waits for this one's record; the last one's commits with the outcome
+        // (queued later on the same store, which commits in order).
+        if (index < chunks.length - 1) await recorded;
       }
     } finally {
       this.d.signal.removeEventListener('abort', this.onAbort);
+    }
+  }
+
+  /** Records a posted chunk; never rejects (the write is queued before this returns its promise). */
+  private async recordDelivery(chunkIndex: number, platformMessageId: string): Promise<void> {
+    try {
+      await this.d.deliveries.record({ runId: this.d.runId, chunkIndex, platformMessageId });
+    } catch (err) {
+      // The chunk is posted: failing the run now would add a failure notice under a delivered answer. An
+      // unrecorded chunk only risks a resend if the process dies before the run's outcome is stored.
+      this.d.logger.error({ err, code: (err as { code?: unknown }).code, runId: this.d.runId, chunkIndex }, 'discord: delivered chunk not recorded (store refused the write)');
     }
   }
 

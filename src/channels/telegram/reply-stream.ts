@@ -4,13 +4,14 @@
  * messages (the preview message becomes the first chunk, so the chat does not flicker).
  *
  * Delivery invariant: a chunk Telegram accepted is recorded (`deliveries.record`) right after the Bot API
- * answers, and a chunk index already recorded for the run is never sent again, so a re-run after a crash
+ * answers (the last chunk's record is queued, not awaited: it commits no later than the run's outcome; see
+ * `complete`), and a chunk index already recorded for the run is never sent again, so a re-run after a crash
  * continues where the previous attempt stopped instead of repeating it. After the run's signal aborts nothing
  * new is sent (only the preview is removed, see `cancel`).
  */
 import type { Logger } from '../../log/index.js';
 import { chunkMarkdown, PreviewStreamer, TypingLoop } from '../../outbound/index.js';
-import type { DeliveryLog, ReplyStream, ReplyTarget } from '../ports.js';
+import type { DeliveryLog, DeliveryRecord, ReplyStream, ReplyTarget } from '../ports.js';
 import type { TelegramSender } from './sender.js';
 import { isDraftUnsupportedError } from './transport.js';
 
@@ -140,13 +141,12 @@ export class TelegramReplyStream implements ReplyStream {
           }
         }
         messageId ??= await sender.sendMarkdown(target, chunk, { replyTo: i === 0, signal });
-        try {
-          await deliveries.record({ runId, chunkIndex: i, platformMessageId: String(messageId) });
-        } catch (err) {
-          // The chunk is in the chat: failing the run now would add a failure notice under a delivered answer.
-          // An unrecorded chunk only risks a resend if the process dies before the run's outcome is stored.
-          this.log.error({ err, code: (err as { code?: unknown }).code, runId, chunkIndex: i }, 'delivered chunk not recorded (store refused the write)');
-        }
+        const recorded = this.recordDelivery({ runId, chunkIndex: i, platformMessageId: String(messageId) });
+        // The next chunk goes out only once this one is on record, so a crash resends at most the chunk in
+        // flight. The last chunk's record is not waited for: it is queued before the run's outcome, and the
+        // store commits writes in order, so the outcome is never stored without it, and both usually share one
+        // group commit (one commit per reply fewer on the hot path).
+        if (i < chunks.length - 1) await recorded;
       }
       // A preview left over (every chunk was delivered earlier, the reply is empty, or it could not be
       // finalized) would duplicate text.
@@ -169,6 +169,17 @@ export class TelegramReplyStream implements ReplyStream {
     if (state?.messageId !== undefined && state.messageId !== DRAFT_PREVIEW) {
       this.o.logger.debug({ runId: this.o.runId, reason }, 'reply cancelled, removing preview');
       await this.o.sender.delete(this.o.target, Number(state.messageId), this.cleanupSignal());
+    }
+  }
+
+  /** Records a delivered chunk; never rejects (the write is queued before this returns its promise). */
+  private async recordDelivery(record: DeliveryRecord): Promise<void> {
+    try {
+      await this.o.deliveries.record(record);
+    } catch (err) {
+      // The chunk is in the chat: failing the run now would add a failure notice under a delivered answer.
+      // An unrecorded chunk only risks a resend if the process dies before the run's outcome is stored.
+      this.log.error({ err, code: (err as { code?: unknown }).code, runId: record.runId, chunkIndex: record.chunkIndex }, 'delivered chunk not recorded (store refused the write)');
     }
   }
 

@@ -251,6 +251,23 @@ describe('TelegramChannel replies (real grammY against the fake Bot API)', () =>
     expect(h.fake.messagesIn(dmAlice.id)).toHaveLength(0);
   });
 
+  it('records every chunk but the last before the next send; the last one commits with a write queued after complete()', async () => {
+    const store = new SqliteStore({ path: ':memory:' });
+    h = await harness({ streaming: { enabled: false }, deliveries: store });
+    await h.channel.start();
+    const reply = h.channel.openReply(targetOf(dmAlice), { runId: 'r-joined', signal: new AbortController().signal });
+    const commitsBefore = store.commits;
+    await reply.complete(longReply()); // three chunks
+    expect(h.fake.messagesIn(dmAlice.id)).toHaveLength(3);
+    // Chunks 0 and 1 were each committed before the next chunk went out; chunk 2's record is still queued.
+    expect(store.commits - commitsBefore).toBe(2);
+    // The run's outcome, queued now (as the runner does once complete() resolves), shares chunk 2's commit.
+    await store.recordOutcomes([{ messageId: 'm-joined', outcome: 'answered', runId: 'r-joined', at: 1 }]);
+    expect(store.commits - commitsBefore).toBe(3);
+    expect((await store.delivered('r-joined')).map((d) => d.chunkIndex)).toEqual([0, 1, 2]);
+    await store.close();
+  });
+
   it('a chunk sent while the store refuses to record it completes the reply: sent once, not failed', async () => {
     const store = new SqliteStore({ path: ':memory:' });
     const log = captureLogger();
@@ -261,9 +278,13 @@ describe('TelegramChannel replies (real grammY against the fake Bot API)', () =>
     await reply.complete('answer');
     expect(h.fake.messagesIn(dmAlice.id).map((m) => m.text)).toEqual(['answer']);
     expect(await store.delivered('r-unrecorded')).toEqual([]);
-    // The reply's logger is bound lazily, but its lines still say which channel and which run.
-    const line = log.lines.find((l) => l['msg'] === 'delivered chunk not recorded (store refused the write)');
-    expect(line).toMatchObject({ channelId: 'tg-test', runId: 'r-unrecorded', chunkIndex: 0 });
+    // The last chunk's record is queued, not awaited, by complete() (it commits with the run's outcome): its
+    // refusal is logged once that write settles. The reply's logger is bound lazily, but its lines still say
+    // which channel and which run.
+    await vi.waitFor(() => {
+      const line = log.lines.find((l) => l['msg'] === 'delivered chunk not recorded (store refused the write)');
+      expect(line).toMatchObject({ channelId: 'tg-test', runId: 'r-unrecorded', chunkIndex: 0 });
+    });
     await store.close();
   });
 });
