@@ -22,7 +22,7 @@
  * Node documents for `request.reusedSocket`) instead of spending one of the provider's attempts on it.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { Http1Pool, type Http1Error, type Http1Exchange, type Http1Head, type Http1Sink } from '../net/http1.js';
+import { basicAuthLine, Http1Pool, targetOfUrl, type Http1Error, type Http1Exchange, type Http1Head, type Http1Sink } from '../net/http1.js';
 import { ProviderBadResponseError, ProviderConnectionError } from './errors.js';
 import { SseParser } from './sse.js';
 
@@ -281,18 +281,15 @@ export class ChatHttpClient {
 
   constructor(options: ChatHttpOptions) {
     const url = new URL(options.baseUrl.replace(/\/+$/, '') + '/chat/completions');
-    const https = url.protocol === 'https:';
-    const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-    this.pool = new Http1Pool({ https, hostname, port: url.port === '' ? undefined : Number(url.port), ca: options.ca });
+    this.pool = new Http1Pool({ ...targetOfUrl(url), ca: options.ca });
     // `url.host` is what node:http sent: brackets around IPv6, the port unless the scheme's default.
     let head = `POST ${url.pathname}${url.search} HTTP/1.1\r\nhost: ${url.host}\r\ncontent-type: application/json\r\naccept: application/json\r\n`;
     const key = options.apiKey;
     if (key !== undefined && key !== '' && key !== 'none') {
       if (/[\r\n\0]/.test(key)) throw new TypeError('ChatHttpClient: the API key contains a line break');
       head += `authorization: Bearer ${key}\r\n`;
-    } else if (url.username !== '' || url.password !== '') {
-      const auth = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
-      head += `authorization: Basic ${Buffer.from(auth).toString('base64')}\r\n`;
+    } else {
+      head += basicAuthLine(url);
     }
     this.head = `${head}content-length: `;
   }

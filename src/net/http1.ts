@@ -41,6 +41,23 @@ export interface Http1Target {
   connect?: (() => Socket) | undefined;
 }
 
+/** The target of an http(s) URL: an IPv6 literal without its brackets, the port only when the URL names one. */
+export function targetOfUrl(url: URL): Http1Target {
+  const host = url.hostname;
+  return {
+    https: url.protocol === 'https:',
+    hostname: host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host,
+    port: url.port === '' ? undefined : Number(url.port),
+  };
+}
+
+/** The `authorization: Basic` header line (CRLF included) for credentials in a URL, as node:http sends it; '' when none. */
+export function basicAuthLine(url: URL): string {
+  if (url.username === '' && url.password === '') return '';
+  const auth = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+  return `authorization: Basic ${Buffer.from(auth).toString('base64')}\r\n`;
+}
+
 /** An answer read in full. */
 export interface Http1Answer {
   status: number;

@@ -27,7 +27,7 @@
  * failed"; with a single resend a 1,000/s bench still lost 3 replies of a burst now and then.
  */
 import { TransientMap } from '../../collections/transient.js';
-import { Http1Pool, type Http1Failure } from '../../net/http1.js';
+import { basicAuthLine, Http1Pool, targetOfUrl, type Http1Failure } from '../../net/http1.js';
 
 /** The part of a fetch answer grammY uses. */
 export interface LeanResponse {
@@ -141,23 +141,14 @@ export function leanFetch(options: LeanFetchOptions = {}): LeanFetch {
     if (t === undefined) {
       const url = typeof input === 'string' ? new URL(input) : input;
       if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TypeError(`leanFetch: unsupported protocol ${url.protocol}`);
-      const https = url.protocol === 'https:';
-      const host = url.hostname;
-      // An IPv6 literal goes to the socket without its brackets.
-      const hostname = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
-      const port = url.port === '' ? undefined : Number(url.port);
-      const poolKey = `${https ? 's' : ''}|${hostname}|${port ?? ''}`;
+      const target = targetOfUrl(url);
+      const poolKey = `${target.https ? 's' : ''}|${target.hostname}|${target.port ?? ''}`;
       let pool = pools.get(poolKey);
       if (pool === undefined) {
-        pool = new Http1Pool({ https, hostname, port });
+        pool = new Http1Pool(target);
         pools.set(poolKey, pool);
       }
-      // Credentials in the URL: basic auth, as node:http sends it.
-      const auth =
-        url.username !== '' || url.password !== ''
-          ? `authorization: Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}\r\n`
-          : '';
-      t = { pool, head: ` ${url.pathname}${url.search} HTTP/1.1\r\nhost: ${pool.host}\r\n${auth}` };
+      t = { pool, head: ` ${url.pathname}${url.search} HTTP/1.1\r\nhost: ${pool.host}\r\n${basicAuthLine(url)}` };
       if (targets.size < MAX_TARGETS) targets.set(key, t);
     }
     return t;
