@@ -171,12 +171,13 @@ class Call implements ChatCall, Http1Sink {
       this.parser!.push(chunk);
       return;
     }
+    // The chunk is only lent (Http1Sink.onBody): what is kept is copied.
     if (this.mode === READ_JSON) {
-      this.parts!.push(chunk);
+      this.parts!.push(Buffer.from(chunk));
       return;
     }
     if (this.size >= ERROR_BODY_LIMIT) return;
-    this.parts!.push(this.size + chunk.length > ERROR_BODY_LIMIT ? chunk.subarray(0, ERROR_BODY_LIMIT - this.size) : chunk);
+    this.parts!.push(Buffer.from(this.size + chunk.length > ERROR_BODY_LIMIT ? chunk.subarray(0, ERROR_BODY_LIMIT - this.size) : chunk));
     this.size += chunk.length;
     if (this.size >= ERROR_BODY_LIMIT) this.failWithStatus(); // enough to say what failed; `fail` closes the rest
   }

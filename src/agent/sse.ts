@@ -38,7 +38,7 @@ export class SseParser {
 
   constructor(private readonly onEvent: SseListener) {}
 
-  /** Parses `chunk`, dispatching every event it completes (synchronously, in order). */
+  /** Parses `chunk`, dispatching every event it completes (synchronously, in order). `chunk` is not kept. */
   push(chunk: Buffer): void {
     if (this.stopped) return;
     let buf = chunk;
@@ -76,7 +76,8 @@ export class SseParser {
       start = next;
       if (this.stopped) return;
     }
-    if (start < n) this.rest = buf.subarray(start);
+    // A copy: `chunk` may be lent (the HTTP client's shared read buffer, overwritten by the next read).
+    if (start < n) this.rest = Buffer.from(buf.subarray(start));
   }
 
   /** Stops parsing: buffered bytes and any later `push` are ignored (after an abort or a failure). */

@@ -1,17 +1,27 @@
 /**
  * `SseParser` on a recorded Chat Completions stream (with the quirks servers send: comments, CRLF and CR line
  * ends, multi-line data, multibyte UTF-8, an `event: error`, `id` / `retry` fields), fed whole, split at every
- * byte, and one byte at a time: the events must be the same every way.
+ * byte, and one byte at a time: the events must be the same every way. Chunks are lent as the HTTP client lends
+ * them (views into one reused buffer).
  */
 import { describe, expect, it } from 'vitest';
 import { SseParser } from '../../src/agent/sse.js';
 
 type Ev = [data: string, event: string | undefined];
 
+/**
+ * Feeds `chunks` the way the HTTP client lends them: each one a view into one reused read buffer, overwritten
+ * after the push, so a parser that kept a view of an incomplete line instead of a copy would read garbage.
+ */
 function parse(chunks: Buffer[]): Ev[] {
   const out: Ev[] = [];
   const p = new SseParser((data, event) => out.push([data, event]));
-  for (const c of chunks) p.push(c);
+  const lent = Buffer.alloc(Math.max(1, ...chunks.map((c) => c.length)));
+  for (const c of chunks) {
+    c.copy(lent);
+    p.push(lent.subarray(0, c.length));
+    lent.fill(0xff);
+  }
   return out;
 }
 

@@ -3,7 +3,8 @@
  * head, a chunk-size line, a CRLF or a UTF-8 character split across packets), aborts, error statuses, closed
  * kept-alive connections. Each piece is written only after the client's socket delivered the previous one (the
  * pool opens its sockets through `connect`, so the test sees them), so pieces never merge in the kernel and every
- * split is exercised deterministically, without timers.
+ * split is exercised deterministically, without timers. The sockets read into the pool's one shared buffer, as
+ * in production.
  */
 import { once } from 'node:events';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
@@ -66,8 +67,22 @@ async function rig(): Promise<Rig> {
     https: false,
     hostname: '127.0.0.1',
     port,
-    connect: () => {
-      const s = connect({ host: '127.0.0.1', port });
+    // The pool's own `onread` (its shared read buffer) is passed on, so every piece below overwrites the bytes of
+    // the one before: a parser that kept a view instead of a copy would read garbage. Each read is announced as a
+    // 'delivered' event for `drip`.
+    connect: (onread) => {
+      const s: Socket = connect({
+        host: '127.0.0.1',
+        port,
+        onread: {
+          buffer: onread.buffer,
+          callback: (n, buf) => {
+            const more = onread.callback(n, buf);
+            s.emit('delivered');
+            return more;
+          },
+        },
+      });
       clients.push(s);
       return s;
     },
@@ -88,7 +103,7 @@ const REQUEST = 'POST /x HTTP/1.1\r\nhost: t\r\ncontent-length: 2\r\n\r\n{}';
 /** Writes `pieces` to `server` one by one, each once `client` delivered the previous one. */
 async function drip(server: Socket, client: Socket, pieces: (string | Buffer)[]): Promise<void> {
   for (const p of pieces) {
-    const got = once(client, 'data');
+    const got = once(client, 'delivered');
     server.write(p);
     await got;
   }
@@ -221,6 +236,11 @@ describe('Http1Pool: answers read incrementally', () => {
     await r.done;
     expect(r.events).toEqual(['head 200', 'body', 'body', 'end']);
     expect(r.text()).toBe('{"text":"é"}');
+
+    // Read whole (`send`), on the kept-alive connection: the pieces are copied out of the shared read buffer.
+    const piecewise = pool.send(REQUEST, false);
+    await drip(await nextRequest(), clients[0]!, [`HTTP/1.1 200 OK\r\ncontent-length: ${body.length}\r\n\r\n`, body.subarray(0, 10), body.subarray(10)]);
+    await expect(piecewise.answer).resolves.toEqual({ status: 200, body: '{"text":"é"}' });
 
     const whole = pool.send(REQUEST, false);
     const s = await nextRequest();
