@@ -16,6 +16,7 @@ export {
   type Command,
   type Platform,
 } from './envelope.js';
+export { parseInbound, type InboundParse } from './envelope-guard.js';
 export { sessionKeyOf, channelIdOfSessionKey, type GroupScope, type SessionKeyParts } from './session-key.js';
 export type {
   ChannelAdapter,

@@ -18,8 +18,8 @@
  */
 import type { Logger } from 'pino';
 import {
-  InboundMessageSchema,
   MAX_INBOUND_TEXT,
+  parseInbound,
   type ChannelAdapter,
   type InboundMessage,
   type IngressPort,
@@ -148,10 +148,8 @@ export class Ingress implements IngressPort {
     let catchUp: unknown;
     let envelope: unknown = raw;
     if (typeof raw === 'object' && raw !== null && 'catchUp' in raw) ({ catchUp, ...envelope } = raw as InboundMessage & { catchUp?: unknown });
-    const parsed = InboundMessageSchema.safeParse(envelope);
-    if (!parsed.success) {
-      throw new MalformedMessageError(parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; '));
-    }
+    const parsed = parseInbound(envelope);
+    if (!parsed.success) throw new MalformedMessageError(parsed.issues);
     const message = parsed.data;
     const gate = this.deps.access?.(message.channelId);
     if (gate !== undefined) {

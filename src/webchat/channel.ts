@@ -12,7 +12,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import {
-  InboundMessageSchema,
+  parseInbound,
   parseCommand,
   sessionKeyOf,
   type ChannelAdapter,
@@ -283,9 +283,9 @@ export class WebchatChannel implements ChannelAdapter {
       receivedAt: now,
       ...(command !== undefined ? { command } : {}),
     };
-    const parsed = InboundMessageSchema.safeParse(message);
+    const parsed = parseInbound(message);
     if (!parsed.success) {
-      throw new SwitchyardError('E_WEBCHAT_PROTOCOL', `Invalid message: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+      throw new SwitchyardError('E_WEBCHAT_PROTOCOL', `Invalid message: ${parsed.issues}`);
     }
     return parsed.data;
   }

@@ -6,7 +6,8 @@
  * only for threads; `id` is `<channelId>:<chatId>:<platformMessageId>`.
  */
 import { MessageFlags, MessageType, type ChatInputCommandInteraction, type Message } from 'discord.js';
-import { InboundMessageSchema, MAX_INBOUND_TEXT, parseCommand, type Attachment, type InboundMessage } from '../envelope.js';
+import { parseInbound } from '../envelope-guard.js';
+import { MAX_INBOUND_TEXT, parseCommand, type Attachment, type InboundMessage } from '../envelope.js';
 import { sessionKeyOf, type GroupScope } from '../session-key.js';
 
 /** What normalization needs to know about this adapter. Internal. */
@@ -84,7 +85,7 @@ export function normalizeMessage(
   };
   const command = parseCommand(text, ctx.botUsername);
   if (command) candidate.command = command;
-  const parsed = InboundMessageSchema.safeParse(candidate);
+  const parsed = parseInbound(candidate);
   if (!parsed.success) return { skip: 'invalid', detail: parsed.error.message };
   return { message: parsed.data };
 }
@@ -179,7 +180,7 @@ export function normalizeInteraction(interaction: ChatInputCommandInteraction, c
     receivedAt: ctx.now(),
     command: { name, args },
   };
-  const parsed = InboundMessageSchema.safeParse(candidate);
+  const parsed = parseInbound(candidate);
   if (!parsed.success) return { skip: 'invalid', detail: parsed.error.message };
   return { message: parsed.data };
 }

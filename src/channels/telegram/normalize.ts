@@ -13,7 +13,8 @@
  * - An update whose shape is wrong (no chat, no sender): `malformed`; the caller logs it and moves on.
  */
 import type { Message, MessageEntity, Update } from 'grammy/types';
-import { InboundMessageSchema, parseCommand, type Attachment, type InboundMessage } from '../envelope.js';
+import { parseInbound } from '../envelope-guard.js';
+import { parseCommand, type Attachment, type InboundMessage } from '../envelope.js';
 import { sessionKeyOf, type GroupScope } from '../session-key.js';
 
 /** What the normalizer needs to know about the channel and the bot. */
@@ -122,8 +123,8 @@ function normalizeMessage(msg: Message, ctx: NormalizeContext): Normalized {
     ...(command !== undefined ? { command } : {}),
   };
   if (commandForOtherBot) return { kind: 'ignored', reason: 'command addressed to another bot' };
-  const parsed = InboundMessageSchema.safeParse(candidate);
-  if (!parsed.success) return { kind: 'malformed', reason: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') };
+  const parsed = parseInbound(candidate);
+  if (!parsed.success) return { kind: 'malformed', reason: parsed.issues };
   return { kind: 'message', message: parsed.data };
 }
 
