@@ -24,14 +24,32 @@ interface KeyState {
   tail: Promise<void>;
   waiters: number;
   windowMs: number;
-  /** Pending check that drops the state once idle and old. */
-  forgetTimer?: ReturnType<typeof setTimeout> | undefined;
+  /** The key waits in an expiry queue (see `ExpiryQueue`). */
+  queued: boolean;
+}
+
+/**
+ * Keys that may be forgotten once their window has passed since their last send, for one window length: pushed
+ * as they go idle, so in the order they expire (a state whose window was widened later may wait a little longer
+ * behind the others). One timer per queue, at its head's expiry.
+ *
+ * Why not a timer per key: a busy bot sends to thousands of chats a minute, and each timer (a Timeout, its
+ * closure, its place in node's timer lists) lived for the chat's whole window, long enough to be promoted to
+ * V8's old generation and copied by every scavenge on the way: per chat, most of what pacing cost.
+ */
+interface ExpiryQueue {
+  keys: string[];
+  /** Index of the first key still queued (the array is compacted once half of it is consumed). */
+  head: number;
+  timer: ReturnType<typeof setTimeout> | undefined;
 }
 
 /** Per-key FIFO pacing with a minimum interval and an optional sliding window. */
 export class Pacer {
   /** Per-key state, dropped once idle (a transient registry: see collections/transient.ts). */
   private readonly keys = new TransientMap<string, KeyState>();
+  /** Expiry queues by window length (a handful: the rules of one platform). */
+  private readonly expiries = new Map<number, ExpiryQueue>();
 
   /** Keys with state held (for tests and metrics). */
   get size(): number {
@@ -95,7 +113,7 @@ export class Pacer {
   private stateOf(key: string, rule: PaceRule): KeyState {
     let s = this.keys.get(key);
     if (s === undefined) {
-      s = { sends: [], tail: RESOLVED, waiters: 0, windowMs: 0 };
+      s = { sends: [], tail: RESOLVED, waiters: 0, windowMs: 0, queued: false };
       this.keys.set(key, s);
     }
     s.windowMs = Math.max(s.windowMs, rule.window?.ms ?? 0, rule.minIntervalMs);
@@ -108,20 +126,54 @@ export class Pacer {
   }
 
   private maybeForget(key: string, s: KeyState): void {
-    if (s.waiters > 0 || s.forgetTimer !== undefined) return;
-    const last = s.sends.at(-1) ?? -Infinity;
-    const age = Date.now() - last;
+    if (s.waiters > 0 || s.queued) return;
+    const age = Date.now() - (s.sends.at(-1) ?? -Infinity);
     if (age >= s.windowMs) {
       this.keys.delete(key);
       return;
     }
     // Forget it later, once its history can no longer delay a send. The check is redone then: the history
     // may have moved on (a new send, a restamp) in the meantime.
-    s.forgetTimer = setTimeout(() => {
-      s.forgetTimer = undefined;
-      if (this.keys.get(key) === s) this.maybeForget(key, s);
-    }, s.windowMs - age);
-    s.forgetTimer.unref?.();
+    s.queued = true;
+    let q = this.expiries.get(s.windowMs);
+    if (q === undefined) {
+      q = { keys: [], head: 0, timer: undefined };
+      this.expiries.set(s.windowMs, q);
+    }
+    q.keys.push(key);
+    if (q.timer === undefined) this.arm(q, s.windowMs - age);
+  }
+
+  private arm(q: ExpiryQueue, ms: number): void {
+    q.timer = setTimeout(() => this.sweep(q), ms);
+    q.timer.unref?.();
+  }
+
+  /** Checks the queue's keys in order until one is not due yet, then waits for that one. */
+  private sweep(q: ExpiryQueue): void {
+    q.timer = undefined;
+    const now = Date.now();
+    while (q.head < q.keys.length) {
+      const key = q.keys[q.head]!;
+      const s = this.keys.get(key);
+      if (s !== undefined && s.queued) {
+        const due = (s.sends.at(-1) ?? -Infinity) + s.windowMs;
+        if (due > now && s.waiters === 0) {
+          this.arm(q, due - now);
+          break;
+        }
+        s.queued = false;
+        this.maybeForget(key, s); // forgets it, or queues it again (at the back) if it is busy or was restamped
+      }
+      q.head++;
+    }
+    if (q.head >= q.keys.length) {
+      q.keys = [];
+      q.head = 0;
+    } else if (q.head > 1024 && q.head * 2 > q.keys.length) {
+      q.keys = q.keys.slice(q.head);
+      q.head = 0;
+    }
   }
 }
 

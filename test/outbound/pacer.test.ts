@@ -137,6 +137,27 @@ describe('Pacer state expiry', () => {
     expect(pacer.size).toBe(0);
   });
 
+  it('forgets idle keys with one timer per window length, not one per key, in the order they expire', async () => {
+    const pacer = new Pacer();
+    const dm = { minIntervalMs: 1000 };
+    const group = { minIntervalMs: 1000, window: { max: 20, ms: 60_000 } };
+    for (let i = 0; i < 1000; i++) expect(pacer.tryAcquire(`dm${i}`, dm)).toBe(true);
+    await vi.advanceTimersByTimeAsync(500);
+    for (let i = 0; i < 500; i++) expect(pacer.tryAcquire(`dm${i}`, dm)).toBe(false); // still paced
+    for (let i = 1000; i < 1500; i++) expect(pacer.tryAcquire(`dm${i}`, dm)).toBe(true);
+    for (let i = 0; i < 10; i++) expect(pacer.tryAcquire(`g${i}`, group)).toBe(true);
+    expect(vi.getTimerCount()).toBe(2);
+    expect(pacer.size).toBe(1510);
+    await vi.advanceTimersByTimeAsync(500); // the first 1000 expire
+    expect(pacer.size).toBe(510);
+    expect(pacer.tryAcquire('dm0', dm)).toBe(true); // a forgotten key starts over
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(pacer.size).toBe(10); // the groups keep their minute
+    await vi.advanceTimersByTimeAsync(59_000);
+    expect(pacer.size).toBe(0);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
   it('tryAcquire takes a free slot at once and refuses (changing nothing) when the rule or a waiter says wait', async () => {
     const pacer = new Pacer();
     const rule = { minIntervalMs: 1000, window: { max: 2, ms: 60_000 } };
