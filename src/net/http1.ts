@@ -379,39 +379,51 @@ class Exchange implements Http1Head, Http1Exchange {
     this.sink.onEnd();
   }
 
+  /**
+   * Reads the status line and the three headers that frame the body. Scans the head in place (no regex, no
+   * line array, no lower-cased copies): it runs for every answer (getUpdates, sendMessage, each model call).
+   */
   private parseHead(head: string): boolean {
     this.rawHead = head;
     this.parsed = undefined;
-    const eol = head.indexOf('\r\n');
-    const m = /^HTTP\/1\.([01]) (\d{3})(?: ([^\r\n]*))?$/.exec(eol < 0 ? head : head.slice(0, eol));
-    if (m === null) return false;
-    this.status = Number(m[2]);
-    this.reason = m[3] ?? '';
-    this.close = m[1] === '0';
+    let eol = head.indexOf('\r\n');
+    const statusEnd = eol < 0 ? head.length : eol;
+    // `HTTP/1.<0|1> <3 digits>[ <reason>]`
+    if (statusEnd < 12 || !head.startsWith('HTTP/1.')) return false;
+    const minor = head.charCodeAt(7);
+    if ((minor !== 48 && minor !== 49) || head.charCodeAt(8) !== 32) return false;
+    let status = 0;
+    for (let i = 9; i < 12; i++) {
+      const d = head.charCodeAt(i) - 48;
+      if (d < 0 || d > 9) return false;
+      status = status * 10 + d;
+    }
+    if (statusEnd > 12 && head.charCodeAt(12) !== 32) return false;
+    const reason = statusEnd > 13 ? head.slice(13, statusEnd) : '';
+    if (reason.includes('\n') || reason.includes('\r')) return false;
+    this.status = status;
+    this.reason = reason;
+    this.close = minor === 48;
     this.length = -1;
     this.chunked = false;
-    if (eol < 0) return true;
-    const lines = head.split('\r\n');
-    for (let i = 1; i < lines.length; i++) {
-      const line = lines[i]!;
-      const colon = line.indexOf(':');
-      if (colon <= 0) continue;
-      // Only three headers matter here: their names' lengths pick the candidates before any string is built.
-      if (colon !== 14 && colon !== 17 && colon !== 10 && line.charCodeAt(colon - 1) !== 32 && line.charCodeAt(colon - 1) !== 9) continue;
-      const name = line.slice(0, colon).trim().toLowerCase();
-      if (name === 'content-length') {
-        const value = line.slice(colon + 1).trim();
-        if (!/^\d{1,15}$/.test(value)) return false;
-        this.length = Number(value);
-      } else if (name === 'transfer-encoding') {
-        this.chunked = line
-          .slice(colon + 1)
+    for (let at = statusEnd + 2; eol >= 0 && at < head.length; at = eol + 2) {
+      eol = head.indexOf('\r\n', at);
+      const end = eol < 0 ? head.length : eol;
+      const colon = head.indexOf(':', at);
+      if (colon <= at || colon >= end) continue;
+      if (headerIs(head, at, colon, 'content-length')) {
+        const length = digitsValue(head, colon + 1, end);
+        if (length < 0) return false;
+        this.length = length;
+      } else if (headerIs(head, at, colon, 'transfer-encoding')) {
+        this.chunked = head
+          .slice(colon + 1, end)
           .toLowerCase()
           .split(',')
           .some((v) => v.trim() === 'chunked');
-      } else if (name === 'connection') {
-        const tokens = line
-          .slice(colon + 1)
+      } else if (headerIs(head, at, colon, 'connection')) {
+        const tokens = head
+          .slice(colon + 1, end)
           .toLowerCase()
           .split(',')
           .map((v) => v.trim());
@@ -422,6 +434,34 @@ class Exchange implements Http1Head, Http1Exchange {
     if (this.chunked) this.length = -1;
     return true;
   }
+}
+
+const isBlank = (c: number): boolean => c === 32 || c === 9;
+
+/** Whether `s[start, end)`, without surrounding blanks, is the header name `lower` in any letter case. */
+function headerIs(s: string, start: number, end: number, lower: string): boolean {
+  while (start < end && isBlank(s.charCodeAt(start))) start++;
+  while (end > start && isBlank(s.charCodeAt(end - 1))) end--;
+  if (end - start !== lower.length) return false;
+  for (let i = 0; i < lower.length; i++) {
+    const c = s.charCodeAt(start + i);
+    if ((c >= 65 && c <= 90 ? c + 32 : c) !== lower.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+/** The value of `s[start, end)` as 1 to 15 decimal digits between blanks; -1 when it is anything else. */
+function digitsValue(s: string, start: number, end: number): number {
+  while (start < end && isBlank(s.charCodeAt(start))) start++;
+  while (end > start && isBlank(s.charCodeAt(end - 1))) end--;
+  if (end === start || end - start > 15) return -1;
+  let n = 0;
+  for (let i = start; i < end; i++) {
+    const d = s.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
 }
 
 /** The hex size of a chunk-size line `buf[start, end)` (extensions after `;` ignored); -1 when malformed. */

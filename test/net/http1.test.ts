@@ -300,6 +300,28 @@ describe('Http1Pool: answers read incrementally', () => {
     expect(conns).toHaveLength(2);
   });
 
+  it('reads the framing headers in any letter case and with blanks around them; HTTP/1.0 and `connection: close` close', async () => {
+    const { pool, nextRequest, conns } = await rig();
+    const a = pool.send(REQUEST, false);
+    (await nextRequest()).write('HTTP/1.1 201\r\nX-Other: 1\r\nCoNTENT-LENGTH: \t 5 \r\nConnection:  Keep-Alive\r\n\r\nhello');
+    await expect(a.answer).resolves.toEqual({ status: 201, body: 'hello' });
+    expect(pool.idleCount).toBe(1); // kept: no reason phrase is fine, keep-alive honoured
+    const b = pool.send(REQUEST, false);
+    (await nextRequest()).write('HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, Chunked\r\ncontent-length: 99\r\nConnection: close\r\n\r\n2\r\nhi\r\n0\r\n\r\n');
+    await expect(b.answer).resolves.toEqual({ status: 200, body: 'hi' }); // chunked wins over a length
+    expect(pool.idleCount).toBe(0); // closed as asked
+    const c = pool.send(REQUEST, false);
+    (await nextRequest()).write('HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok');
+    await expect(c.answer).resolves.toEqual({ status: 200, body: 'ok' });
+    expect(pool.idleCount).toBe(0); // HTTP/1.0 without keep-alive
+    expect(conns).toHaveLength(2); // the first kept-alive one, then a new one after the close
+    for (const head of ['HTTP/1.1 200 OK\r\ncontent-length: 1x\r\n\r\n', 'HTTP/1.1 20 OK\r\n\r\n', 'HTTP/2 200\r\n\r\n', 'HTTP/1.1 2000\r\n\r\n']) {
+      const bad = pool.send(REQUEST, false);
+      (await nextRequest()).write(head);
+      await expect(bad.answer).rejects.toMatchObject({ code: 'EPROTO' });
+    }
+  });
+
   it('a malformed chunk size fails with EPROTO and closes the socket; a connection lost mid-body with ECONNRESET', async () => {
     const { pool, nextRequest } = await rig();
     const bad = new Recorder();
